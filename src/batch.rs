@@ -1,0 +1,177 @@
+//! Batch writes and reads: split into DynamoDB's request limits, several requests in flight,
+//! unprocessed items retried with exponential backoff and full jitter.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+
+use crate::config::BatchOptions;
+use crate::dict::Core;
+use crate::error::sdk_error;
+use crate::item::{Item, key_of};
+use crate::layout::SK;
+use crate::{Error, Result};
+
+/// Most write requests in one BatchWriteItem.
+pub const WRITE_BATCH: usize = 25;
+/// Most keys in one BatchGetItem.
+pub const READ_BATCH: usize = 100;
+
+/// The delay before retry number `attempt` (1-based): uniform in `[0, min(max, base * 2^attempt))`.
+pub(crate) fn backoff(options: &BatchOptions, attempt: u32) -> Duration {
+    let cap = options
+        .initial_backoff
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(options.max_backoff);
+    cap.mul_f64(fastrand::f64())
+}
+
+fn gave_up(what: &str, left: usize, attempts: u32) -> Error {
+    Error::Throttled {
+        message: format!(
+            "{left} {what} still unprocessed after {attempts} attempts; DynamoDB kept handing them back"
+        ),
+    }
+}
+
+/// A write for the batch: a put of a whole item, or a delete of a key.
+pub(crate) enum Write {
+    Put(Item),
+    Delete(Item),
+}
+
+impl Write {
+    fn request(self) -> Result<WriteRequest> {
+        let built = match self {
+            Write::Put(item) => PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map(|p| WriteRequest::builder().put_request(p).build()),
+            Write::Delete(key) => DeleteRequest::builder()
+                .set_key(Some(key))
+                .build()
+                .map(|d| WriteRequest::builder().delete_request(d).build()),
+        };
+        built.map_err(|e| Error::Config(e.to_string()))
+    }
+}
+
+/// Writes everything, `WRITE_BATCH` per request, `concurrency` requests at a time.
+///
+/// The caller must not pass two writes for the same key (DynamoDB rejects such a batch).
+pub(crate) async fn write_all(core: &Core, writes: Vec<Write>) -> Result<()> {
+    let requests: Vec<WriteRequest> = writes
+        .into_iter()
+        .map(Write::request)
+        .collect::<Result<_>>()?;
+    let chunks: Vec<Vec<WriteRequest>> = requests
+        .chunks(WRITE_BATCH)
+        .map(<[WriteRequest]>::to_vec)
+        .collect();
+    stream::iter(chunks.into_iter().map(|chunk| write_one(core, chunk)))
+        .buffer_unordered(core.batch.concurrency)
+        .try_collect::<()>()
+        .await
+}
+
+async fn write_one(core: &Core, mut pending: Vec<WriteRequest>) -> Result<()> {
+    let table = core.layout.table.as_str();
+    let mut attempt = 0;
+    while !pending.is_empty() {
+        attempt += 1;
+        if attempt > core.batch.max_attempts {
+            return Err(gave_up("writes", pending.len(), core.batch.max_attempts));
+        }
+        if attempt > 1 {
+            tokio::time::sleep(backoff(&core.batch, attempt - 1)).await;
+        }
+        let out = core
+            .client()
+            .batch_write_item()
+            .request_items(table, pending)
+            .send()
+            .await
+            .map_err(|e| sdk_error(e, table))?;
+        pending = out
+            .unprocessed_items
+            .and_then(|mut m| m.remove(table))
+            .unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Reads the items of `keys` (distinct, already validated), `READ_BATCH` per request.
+/// Returns the items found, by key; expiry is not checked here.
+pub(crate) async fn get_all(core: &Core, keys: Vec<String>) -> Result<HashMap<String, Item>> {
+    let chunks: Vec<Vec<String>> = keys.chunks(READ_BATCH).map(<[String]>::to_vec).collect();
+    let found = stream::iter(chunks.into_iter().map(|chunk| get_one(core, chunk)))
+        .buffer_unordered(core.batch.concurrency)
+        .try_collect::<Vec<Vec<Item>>>()
+        .await?;
+    Ok(found
+        .into_iter()
+        .flatten()
+        .filter_map(|item| key_of(&item).map(str::to_owned).map(|k| (k, item)))
+        .collect())
+}
+
+async fn get_one(core: &Core, keys: Vec<String>) -> Result<Vec<Item>> {
+    let table = core.layout.table.as_str();
+    let mut pending: Vec<Item> = keys.iter().map(|k| core.layout.item_key(k)).collect();
+    let mut found = Vec::with_capacity(keys.len());
+    let mut attempt = 0;
+    while !pending.is_empty() {
+        attempt += 1;
+        if attempt > core.batch.max_attempts {
+            return Err(gave_up("reads", pending.len(), core.batch.max_attempts));
+        }
+        if attempt > 1 {
+            tokio::time::sleep(backoff(&core.batch, attempt - 1)).await;
+        }
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(pending))
+            .consistent_read(core.consistent_reads)
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let mut out = core
+            .client()
+            .batch_get_item()
+            .request_items(table, request)
+            .send()
+            .await
+            .map_err(|e| sdk_error(e, table))?;
+        if let Some(items) = out.responses.as_mut().and_then(|r| r.remove(table)) {
+            found.extend(items.into_iter().filter(|i| i.contains_key(SK)));
+        }
+        pending = out
+            .unprocessed_keys
+            .and_then(|mut m| m.remove(table))
+            .map(|k| k.keys)
+            .unwrap_or_default();
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let o = BatchOptions {
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(100),
+            ..BatchOptions::default()
+        };
+        for attempt in 1..40 {
+            let d = backoff(&o, attempt);
+            let cap = Duration::from_millis(10 * (1u64 << attempt.min(16))).min(Duration::from_millis(100));
+            assert!(d <= cap, "{attempt}: {d:?} > {cap:?}");
+        }
+        // Jittered: not always the same.
+        let samples: std::collections::HashSet<Duration> = (0..20).map(|_| backoff(&o, 5)).collect();
+        assert!(samples.len() > 1);
+    }
+}

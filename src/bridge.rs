@@ -1,0 +1,77 @@
+//! The blocking bridge: runs the async AWS SDK from synchronous code.
+//!
+//! The bridge owns a current-thread tokio runtime. On a plain thread, a call runs
+//! `Runtime::block_on` right there, so the calling thread itself drives the request: no thread
+//! hop, no channel, the same cost as awaiting the SDK on a current-thread runtime (the design of
+//! the `postgres` crate). Several threads may call at once; tokio hands the I/O driver from one
+//! to the next.
+//!
+//! `block_on` panics when called from inside another runtime, so when the caller is already in
+//! a tokio context (inside a task, or a `spawn_blocking` closure) the call is instead run on a
+//! short-lived scoped helper thread and the caller waits for it (the design of
+//! `reqwest::blocking`, paid only where it is needed). Dropping a runtime inside async code
+//! panics too, so the runtime is shut down with `shutdown_background`, which never blocks.
+
+use std::future::Future;
+
+use tokio::runtime::{Builder, Handle, Runtime};
+
+use crate::{Error, Result};
+
+/// Owns the runtime that drives every request of one client (shared by all clones of a map).
+pub(crate) struct Bridge {
+    runtime: Option<Runtime>,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bridge(current-thread runtime)")
+    }
+}
+
+impl Bridge {
+    pub(crate) fn new() -> Result<Self> {
+        let runtime = Builder::new_current_thread()
+            .enable_all()
+            .thread_name("dynamodict")
+            .build()
+            .map_err(|e| Error::Runtime(format!("could not start the tokio runtime: {e}")))?;
+        Ok(Bridge {
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Runs `future` to completion and returns its output, from any context.
+    pub(crate) fn run<T, F>(&self, future: F) -> Result<T>
+    where
+        F: Future<Output = Result<T>> + Send,
+        T: Send,
+    {
+        let Some(runtime) = self.runtime.as_ref() else {
+            return Err(Error::Runtime("the runtime has been shut down".into()));
+        };
+        if Handle::try_current().is_err() {
+            return runtime.block_on(future);
+        }
+        // Inside an async context: `block_on` here would panic, so drive the future from a
+        // helper thread. The scope ends before this call returns, so borrowing is fine.
+        std::thread::scope(|scope| {
+            let handle = std::thread::Builder::new()
+                .name("dynamodict-bridge".into())
+                .spawn_scoped(scope, || runtime.block_on(future))
+                .map_err(|e| Error::Runtime(format!("could not spawn a bridge thread: {e}")))?;
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            // Never blocks and never panics, even inside async code.
+            runtime.shutdown_background();
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Turning values into DynamoDB items and back, with expiry and serializer checks.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::layout::{self, FORMAT, Layout, MAX_ITEM_BYTES, PK, SIGNATURE, SK, VALUE};
+use crate::serializer::{Encoded, Serializer, attribute_size};
+use crate::{Error, Result};
+
+/// A DynamoDB item.
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// Seconds since the Unix epoch, now.
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The expiry timestamp for a time-to-live starting now: whole seconds, rounded up, so an item
+/// never expires before its time-to-live has passed.
+pub(crate) fn expiry_after(ttl: Duration) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let at = now.saturating_add(ttl);
+    at.as_secs() + u64::from(at.subsec_nanos() > 0)
+}
+
+/// The expiry recorded in an item, if any.
+pub(crate) fn expiry_of(item: &Item, layout: &Layout) -> Option<u64> {
+    let attr = layout.ttl_attribute.as_deref()?;
+    match item.get(attr) {
+        Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
+        _ => None,
+    }
+}
+
+/// Whether an item exists and has not expired.
+pub(crate) fn is_live(item: &Item, layout: &Layout, now: u64) -> bool {
+    expiry_of(item, layout).is_none_or(|at| at > now)
+}
+
+/// Encodes `value` into a complete item for `key`, checking the item size limit.
+pub(crate) fn build_item<V: Serialize + ?Sized>(
+    layout: &Layout,
+    serializer: &Serializer,
+    key: &str,
+    value: &V,
+    expires_at: Option<u64>,
+) -> Result<Item> {
+    layout::validate_key(key)?;
+    let encoded = serializer.dumps(key, value)?;
+    let mut item = layout.item_key(key);
+    let mut size = PK.len()
+        + SK.len()
+        + key.len()
+        + layout.namespace.len()
+        + 3
+        + VALUE.len()
+        + encoded.stored_size()
+        + FORMAT.len()
+        + serializer.id().len();
+    match encoded {
+        Encoded::Bytes(bytes) => {
+            item.insert(VALUE.to_owned(), AttributeValue::B(Blob::new(bytes)));
+        }
+        Encoded::Document { value, signature } => {
+            item.insert(VALUE.to_owned(), value);
+            if let Some(sig) = signature {
+                size += SIGNATURE.len();
+                item.insert(SIGNATURE.to_owned(), AttributeValue::B(Blob::new(sig)));
+            }
+        }
+    }
+    item.insert(
+        FORMAT.to_owned(),
+        AttributeValue::S(serializer.id().to_owned()),
+    );
+    if let (Some(attr), Some(at)) = (layout.ttl_attribute.as_deref(), expires_at) {
+        let n = at.to_string();
+        size += attr.len() + attribute_size(&AttributeValue::N(n.clone()));
+        item.insert(attr.to_owned(), AttributeValue::N(n));
+    }
+    if size > MAX_ITEM_BYTES {
+        return Err(Error::ItemTooLarge {
+            key: key.to_owned(),
+            size,
+            max: MAX_ITEM_BYTES,
+        });
+    }
+    Ok(item)
+}
+
+/// Decodes a stored item read from `key`. `None` when it has expired.
+pub(crate) fn read_item<V: DeserializeOwned>(
+    layout: &Layout,
+    serializer: &Serializer,
+    key: &str,
+    mut item: Item,
+    now: u64,
+) -> Result<Option<V>> {
+    if !is_live(&item, layout, now) {
+        return Ok(None);
+    }
+    let found = match item.get(FORMAT) {
+        Some(AttributeValue::S(id)) => id.as_str(),
+        _ => "",
+    };
+    if found != serializer.id() {
+        return Err(Error::SerializerMismatch {
+            key: key.to_owned(),
+            expected: serializer.id().to_owned(),
+            found: found.to_owned(),
+        });
+    }
+    let value = item.remove(VALUE).ok_or_else(|| Error::Deserialize {
+        key: key.to_owned(),
+        message: "the item has no value attribute".into(),
+    })?;
+    let encoded = match serializer.format() {
+        crate::serializer::Format::Document => Encoded::Document {
+            value,
+            signature: match item.remove(SIGNATURE) {
+                Some(AttributeValue::B(b)) => Some(b.into_inner()),
+                _ => None,
+            },
+        },
+        _ => match value {
+            AttributeValue::B(bytes) => Encoded::Bytes(bytes.into_inner()),
+            _ => {
+                return Err(Error::Deserialize {
+                    key: key.to_owned(),
+                    message: "expected a binary value attribute".into(),
+                });
+            }
+        },
+    };
+    serializer.loads(key, encoded).map(Some)
+}
+
+/// The map key (`sk`) of an item.
+pub(crate) fn key_of(item: &Item) -> Option<&str> {
+    match item.get(SK) {
+        Some(AttributeValue::S(k)) => Some(k),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> Layout {
+        Layout {
+            table: "t".into(),
+            namespace: "ns".into(),
+            shards: 8,
+            ttl_attribute: Some("ttl".into()),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_expiry() {
+        let (l, s) = (layout(), Serializer::bincode());
+        let item = build_item(&l, &s, "k", &42u32, Some(100)).unwrap();
+        assert_eq!(read_item::<u32>(&l, &s, "k", item.clone(), 99).unwrap(), Some(42));
+        assert_eq!(read_item::<u32>(&l, &s, "k", item, 100).unwrap(), None);
+    }
+
+    #[test]
+    fn expiry_rounds_up() {
+        let at = expiry_after(Duration::from_millis(1));
+        assert!(at > now_secs().saturating_sub(1));
+        assert!(expiry_after(Duration::from_secs(10)) >= now_secs() + 10);
+    }
+
+    #[test]
+    fn other_serializer_is_reported() {
+        let l = layout();
+        let item = build_item(&l, &Serializer::json(), "k", &1u8, None).unwrap();
+        let err = read_item::<u8>(&l, &Serializer::bincode(), "k", item, 0).unwrap_err();
+        assert!(matches!(err, Error::SerializerMismatch { ref found, .. } if found == "json"), "{err}");
+    }
+
+    #[test]
+    fn oversized_items_are_refused() {
+        let l = layout();
+        let big = vec![0u8; MAX_ITEM_BYTES];
+        let err = build_item(&l, &Serializer::bincode(), "k", &serde_bytes_like(big), None).unwrap_err();
+        assert!(matches!(err, Error::ItemTooLarge { ref key, .. } if key == "k"));
+    }
+
+    fn serde_bytes_like(v: Vec<u8>) -> String {
+        String::from_utf8(v).unwrap_or_default()
+    }
+}

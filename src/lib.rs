@@ -1,0 +1,53 @@
+//! # dynamodict
+//!
+//! A persistent, dictionary-style map stored in an Amazon DynamoDB table, for synchronous Rust
+//! code, and an HTTP response cache built on it.
+//!
+//! - [`DynamoDbDict`]: a typed map (`get`, `insert`, `remove`, `pop`, `setdefault`, `keys`,
+//!   `values`, `bulk_delete`, `clear`, ...) with a blocking API over the async AWS SDK.
+//! - [`serializer`]: the pluggable pipeline that turns values into items (bincode, JSON, native
+//!   DynamoDB documents, HMAC signing, zstd compression, your own stages).
+//! - [`layout`]: how keys and namespaces map onto the table.
+//!
+//! ```
+//! use dynamodict::DynamoDbDict;
+//!
+//! let dict: DynamoDbDict<Vec<String>> = DynamoDbDict::builder("quickstart")
+//!     .local() // an embedded DynamoDB Local; see the README for AWS
+//!     .build()?;
+//! dict.insert("fruits", &vec!["apple".to_owned(), "pear".to_owned()])?;
+//! assert_eq!(dict.get("fruits")?.map(|v| v.len()), Some(2));
+//! # Ok::<(), dynamodict::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+mod batch;
+mod bridge;
+mod config;
+mod dict;
+pub mod error;
+mod item;
+mod iter;
+pub mod layout;
+#[cfg(feature = "local")]
+pub mod local;
+pub mod serializer;
+
+pub use config::{BatchOptions, DictBuilder, Timeouts};
+pub use dict::DynamoDbDict;
+pub use error::{Error, Result};
+pub use iter::{Items, Keys, Values};
+pub use serializer::{Encoded, Format, Serializer, Signer, Stage};
+
+// Re-exported so users can name the SDK types this crate accepts without a version mismatch.
+pub use aws_config;
+pub use aws_sdk_dynamodb;
+
+#[cfg(test)]
+mod send_sync {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    #[test]
+    fn dict_is_send_sync_and_clone() {
+        assert_send_sync::<crate::DynamoDbDict<std::rc::Rc<u8>>>();
+    }
+}

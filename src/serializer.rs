@@ -1,0 +1,698 @@
+//! The serializer pipeline: how values become DynamoDB attributes and back.
+//!
+//! A [`Serializer`] is a first stage, the [`Format`], that turns a value into a payload, followed
+//! by any number of byte [`Stage`]s (signing, compression, your own) that transform the bytes.
+//! Loading runs the stages in reverse, then the format's decoder.
+//!
+//! | format | stored as | notes |
+//! |---|---|---|
+//! | [`Format::Bincode`] (default) | binary attribute | compact and fast; bincode 2 with serde |
+//! | [`Format::Json`] | binary attribute | portable, readable with any JSON tool |
+//! | [`Format::Document`] | native DynamoDB map | browsable in the AWS console; no byte stages |
+//!
+//! Every item records the pipeline's [`id`](Serializer::id) beside the value, so a value written
+//! by a different pipeline is reported as [`Error::SerializerMismatch`] instead of being decoded
+//! as garbage.
+//!
+//! ```
+//! use dynamodict::serializer::{Encoded, Serializer};
+//!
+//! let s = Serializer::json().signed(b"secret key", b"salt");
+//! let encoded = s.dumps("greeting", &"hello")?;
+//! let back: String = s.loads("greeting", encoded.clone())?;
+//! assert_eq!(back, "hello");
+//!
+//! // The signature binds the value to its key: moving it to another key is detected.
+//! assert!(matches!(
+//!     s.loads::<String>("other", encoded),
+//!     Err(dynamodict::Error::BadSignature { .. })
+//! ));
+//! # Ok::<(), dynamodict::Error>(())
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::Sha256;
+
+use crate::{Error, Result};
+
+/// The largest value, in bytes, that any decoder in this module will produce: a length field in
+/// corrupt or hostile data can never make it allocate more than this.
+pub const MAX_DECODED_SIZE: usize = 64 * 1024 * 1024;
+
+/// The first stage of a pipeline: how a value becomes a payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// bincode 2 (serde mode, standard configuration): compact binary.
+    Bincode,
+    /// JSON (serde_json), stored as bytes.
+    Json,
+    /// A native DynamoDB map built with `serde_dynamo`, browsable in the AWS console.
+    /// Byte stages cannot follow it, but it can be [signed](Serializer::signed).
+    Document,
+}
+
+impl Format {
+    fn id(self) -> &'static str {
+        match self {
+            Format::Bincode => "bincode2",
+            Format::Json => "json",
+            Format::Document => "document",
+        }
+    }
+}
+
+/// An encoded value, as it is stored in the value attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Encoded {
+    /// Bytes, stored as a DynamoDB binary (`B`) attribute.
+    Bytes(Vec<u8>),
+    /// A document, stored as a DynamoDB map (`M`) or other native attribute, with an optional
+    /// detached signature.
+    Document {
+        /// The value as a DynamoDB attribute.
+        value: AttributeValue,
+        /// HMAC-SHA256 over the canonical form of `value` and the key, when signed.
+        signature: Option<Vec<u8>>,
+    },
+}
+
+impl Encoded {
+    /// The number of bytes DynamoDB counts for this payload (excluding the attribute name).
+    pub fn stored_size(&self) -> usize {
+        match self {
+            Encoded::Bytes(b) => b.len(),
+            Encoded::Document { value, signature } => {
+                attribute_size(value) + signature.as_ref().map_or(0, |s| s.len() + 1)
+            }
+        }
+    }
+}
+
+/// A byte-to-byte transformation in a [`Serializer`] pipeline.
+///
+/// Implement this to add your own stage (encryption, another compressor, ...). `encode` runs in
+/// pipeline order when storing; `decode` runs in reverse order when loading. Both receive the
+/// item's key, so a stage can bind its output to the key (as [`Signer`] does). A stage must
+/// return an error, never panic, on input it cannot decode.
+///
+/// ```
+/// use dynamodict::serializer::{Serializer, Stage};
+/// use std::borrow::Cow;
+///
+/// /// A toy stage that reverses the bytes.
+/// #[derive(Debug)]
+/// struct Reverse;
+///
+/// impl Stage for Reverse {
+///     fn id(&self) -> Cow<'static, str> { "reverse".into() }
+///     fn encode(&self, _key: &str, mut data: Vec<u8>) -> dynamodict::Result<Vec<u8>> {
+///         data.reverse();
+///         Ok(data)
+///     }
+///     fn decode(&self, _key: &str, mut data: Vec<u8>) -> dynamodict::Result<Vec<u8>> {
+///         data.reverse();
+///         Ok(data)
+///     }
+/// }
+///
+/// let s = Serializer::bincode().with_stage(Reverse)?;
+/// assert_eq!(s.id(), "bincode2+reverse");
+/// let v: u32 = s.loads("k", s.dumps("k", &7u32)?)?;
+/// assert_eq!(v, 7);
+/// # Ok::<(), dynamodict::Error>(())
+/// ```
+pub trait Stage: Send + Sync + fmt::Debug {
+    /// A short, stable name recorded with every item (e.g. `"zstd"`).
+    fn id(&self) -> Cow<'static, str>;
+    /// Transforms bytes on the way into the table.
+    fn encode(&self, key: &str, data: Vec<u8>) -> Result<Vec<u8>>;
+    /// Reverses [`encode`](Stage::encode) on the way out.
+    fn decode(&self, key: &str, data: Vec<u8>) -> Result<Vec<u8>>;
+}
+
+/// A pipeline: a [`Format`] followed by byte [`Stage`]s. Cheap to clone.
+#[derive(Clone)]
+pub struct Serializer {
+    format: Format,
+    stages: Vec<Arc<dyn Stage>>,
+    /// Signs documents (byte formats use a [`Signer`] stage instead).
+    document_signer: Option<Arc<Signer>>,
+    id: String,
+}
+
+impl fmt::Debug for Serializer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serializer").field("id", &self.id).finish()
+    }
+}
+
+impl Default for Serializer {
+    fn default() -> Self {
+        Self::bincode()
+    }
+}
+
+impl Serializer {
+    /// A pipeline with the given first stage and no byte stages.
+    pub fn new(format: Format) -> Self {
+        Serializer {
+            format,
+            stages: Vec::new(),
+            document_signer: None,
+            id: format.id().to_owned(),
+        }
+    }
+
+    /// bincode 2: the default.
+    pub fn bincode() -> Self {
+        Self::new(Format::Bincode)
+    }
+
+    /// JSON.
+    pub fn json() -> Self {
+        Self::new(Format::Json)
+    }
+
+    /// A native DynamoDB document (map), browsable in the AWS console.
+    pub fn document() -> Self {
+        Self::new(Format::Document)
+    }
+
+    /// The first stage.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The pipeline's id, recorded with every item: the format and stage ids joined by `+`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Appends a byte stage.
+    ///
+    /// Fails with [`Error::Config`] for the document format, whose payload is not bytes, and after
+    /// [`signed`](Self::signed) on a document.
+    pub fn with_stage(mut self, stage: impl Stage + 'static) -> Result<Self> {
+        if self.format == Format::Document {
+            return Err(Error::Config(
+                "byte stages cannot follow the document format; use bincode or json".into(),
+            ));
+        }
+        self.id.push('+');
+        self.id.push_str(&stage.id());
+        self.stages.push(Arc::new(stage));
+        Ok(self)
+    }
+
+    /// Signs every value with HMAC-SHA256 (see [`Signer`]). For byte formats this appends a
+    /// signing stage; for documents the signature is stored beside the map. Values that are
+    /// unsigned, altered, moved to another key or signed with another key fail with
+    /// [`Error::BadSignature`] before they are deserialized.
+    pub fn signed(mut self, secret_key: impl AsRef<[u8]>, salt: impl AsRef<[u8]>) -> Self {
+        let signer = Signer::new(secret_key, salt);
+        if self.format == Format::Document {
+            self.id.push('+');
+            self.id.push_str(&signer.id());
+            self.document_signer = Some(Arc::new(signer));
+            self
+        } else {
+            self.with_stage(signer)
+                .expect("byte formats accept stages")
+        }
+    }
+
+    /// Compresses values with zstd at the given level (1-22; 3 is a good default). Values that
+    /// do not shrink are stored as they are, flagged by a one-byte header.
+    #[cfg(feature = "compression")]
+    pub fn compressed(self, level: i32) -> Result<Self> {
+        self.with_stage(Zstd::new(level))
+    }
+
+    /// Encodes a value for the item at `key`.
+    pub fn dumps<V: Serialize + ?Sized>(&self, key: &str, value: &V) -> Result<Encoded> {
+        let ser_err = |message: String| Error::Serialize {
+            key: key.to_owned(),
+            message,
+        };
+        let mut bytes = match self.format {
+            Format::Bincode => bincode::serde::encode_to_vec(value, bincode::config::standard())
+                .map_err(|e| ser_err(e.to_string()))?,
+            Format::Json => serde_json::to_vec(value).map_err(|e| ser_err(e.to_string()))?,
+            Format::Document => {
+                let value = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value)
+                    .map_err(|e| ser_err(e.to_string()))?;
+                let signature = self
+                    .document_signer
+                    .as_ref()
+                    .map(|s| s.sign_parts(key, &canonical_bytes(&value)));
+                return Ok(Encoded::Document { value, signature });
+            }
+        };
+        for stage in &self.stages {
+            bytes = stage.encode(key, bytes)?;
+        }
+        Ok(Encoded::Bytes(bytes))
+    }
+
+    /// Decodes a value read from the item at `key`.
+    pub fn loads<V: DeserializeOwned>(&self, key: &str, encoded: Encoded) -> Result<V> {
+        let de_err = |message: String| Error::Deserialize {
+            key: key.to_owned(),
+            message,
+        };
+        match (self.format, encoded) {
+            (Format::Document, Encoded::Document { value, signature }) => {
+                if let Some(signer) = &self.document_signer {
+                    let sig = signature.ok_or_else(|| Error::BadSignature {
+                        key: key.to_owned(),
+                    })?;
+                    signer.verify_parts(key, &canonical_bytes(&value), &sig)?;
+                }
+                serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(value)
+                    .map_err(|e| de_err(e.to_string()))
+            }
+            (Format::Document, Encoded::Bytes(_)) => {
+                Err(de_err("expected a document, found bytes".into()))
+            }
+            (_, Encoded::Document { .. }) => Err(de_err("expected bytes, found a document".into())),
+            (format, Encoded::Bytes(mut bytes)) => {
+                for stage in self.stages.iter().rev() {
+                    bytes = stage.decode(key, bytes)?;
+                }
+                match format {
+                    Format::Bincode => {
+                        let config = bincode::config::standard().with_limit::<MAX_DECODED_SIZE>();
+                        let (value, used) = bincode::serde::decode_from_slice(&bytes, config)
+                            .map_err(|e| de_err(e.to_string()))?;
+                        if used != bytes.len() {
+                            return Err(de_err(format!(
+                                "{} trailing bytes after the value",
+                                bytes.len() - used
+                            )));
+                        }
+                        Ok(value)
+                    }
+                    Format::Json => {
+                        serde_json::from_slice(&bytes).map_err(|e| de_err(e.to_string()))
+                    }
+                    Format::Document => unreachable!("handled above"),
+                }
+            }
+        }
+    }
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Signs values with HMAC-SHA256 so that tampered values are rejected.
+///
+/// The MAC key is `HMAC-SHA256(key = secret_key, message = salt)`; the tag covers the item's key
+/// (length-prefixed) and the payload, so a valid value copied to another key is rejected too.
+/// Encoded form: the 32-byte tag followed by the payload. Verification is constant-time.
+///
+/// `Debug` prints no key material.
+#[derive(Clone)]
+pub struct Signer {
+    mac: HmacSha256,
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Signer(HMAC-SHA256, key redacted)")
+    }
+}
+
+const TAG_LEN: usize = 32;
+
+impl Signer {
+    /// A signer for the given secret key and salt.
+    pub fn new(secret_key: impl AsRef<[u8]>, salt: impl AsRef<[u8]>) -> Self {
+        let mut derive = HmacSha256::new_from_slice(secret_key.as_ref())
+            .expect("HMAC accepts keys of any length");
+        derive.update(salt.as_ref());
+        let derived = derive.finalize().into_bytes();
+        Signer {
+            mac: HmacSha256::new_from_slice(&derived).expect("HMAC accepts keys of any length"),
+        }
+    }
+
+    fn tagged(&self, key: &str, payload: &[u8]) -> HmacSha256 {
+        let mut mac = self.mac.clone();
+        mac.update(&(key.len() as u64).to_be_bytes());
+        mac.update(key.as_bytes());
+        mac.update(payload);
+        mac
+    }
+
+    fn sign_parts(&self, key: &str, payload: &[u8]) -> Vec<u8> {
+        self.tagged(key, payload).finalize().into_bytes().to_vec()
+    }
+
+    fn verify_parts(&self, key: &str, payload: &[u8], tag: &[u8]) -> Result<()> {
+        self.tagged(key, payload)
+            .verify_slice(tag)
+            .map_err(|_| Error::BadSignature {
+                key: key.to_owned(),
+            })
+    }
+}
+
+impl Stage for Signer {
+    fn id(&self) -> Cow<'static, str> {
+        "hmac-sha256".into()
+    }
+
+    fn encode(&self, key: &str, data: Vec<u8>) -> Result<Vec<u8>> {
+        let tag = self.sign_parts(key, &data);
+        let mut out = Vec::with_capacity(TAG_LEN + data.len());
+        out.extend_from_slice(&tag);
+        out.extend_from_slice(&data);
+        Ok(out)
+    }
+
+    fn decode(&self, key: &str, mut data: Vec<u8>) -> Result<Vec<u8>> {
+        if data.len() < TAG_LEN {
+            return Err(Error::BadSignature {
+                key: key.to_owned(),
+            });
+        }
+        self.verify_parts(key, &data[TAG_LEN..], &data[..TAG_LEN])?;
+        data.drain(..TAG_LEN);
+        Ok(data)
+    }
+}
+
+/// zstd compression (feature `compression`).
+///
+/// Encoded form: one flag byte (`0` stored as is, `1` zstd frame) and the data. Decompression
+/// never produces more than [`MAX_DECODED_SIZE`] bytes, whatever the frame header claims.
+#[cfg(feature = "compression")]
+#[derive(Debug, Clone)]
+pub struct Zstd {
+    level: i32,
+}
+
+#[cfg(feature = "compression")]
+impl Zstd {
+    /// A stage compressing at `level` (clamped to zstd's range).
+    pub fn new(level: i32) -> Self {
+        Zstd {
+            level: level.clamp(1, 22),
+        }
+    }
+}
+
+#[cfg(feature = "compression")]
+impl Stage for Zstd {
+    fn id(&self) -> Cow<'static, str> {
+        "zstd".into()
+    }
+
+    fn encode(&self, key: &str, data: Vec<u8>) -> Result<Vec<u8>> {
+        let compressed =
+            zstd::bulk::compress(&data, self.level).map_err(|e| Error::Serialize {
+                key: key.to_owned(),
+                message: format!("zstd: {e}"),
+            })?;
+        let (flag, body) = if compressed.len() < data.len() {
+            (1u8, compressed)
+        } else {
+            (0u8, data)
+        };
+        let mut out = Vec::with_capacity(1 + body.len());
+        out.push(flag);
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    fn decode(&self, key: &str, mut data: Vec<u8>) -> Result<Vec<u8>> {
+        let de_err = |message: String| Error::Deserialize {
+            key: key.to_owned(),
+            message,
+        };
+        match data.first() {
+            Some(0) => {
+                data.remove(0);
+                Ok(data)
+            }
+            Some(1) => {
+                let mut decoder = zstd::bulk::Decompressor::new()
+                    .map_err(|e| de_err(format!("zstd: {e}")))?;
+                // Allocate by what the frame claims only up to the limit.
+                let claimed = zstd::zstd_safe::get_frame_content_size(&data[1..])
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0);
+                if claimed > MAX_DECODED_SIZE as u64 {
+                    return Err(de_err(format!(
+                        "zstd frame claims {claimed} bytes, over the {MAX_DECODED_SIZE}-byte limit"
+                    )));
+                }
+                let mut out = Vec::with_capacity((claimed as usize).max(data.len() * 2));
+                decoder
+                    .decompress_to_buffer(&data[1..], &mut out)
+                    .or_else(|_| {
+                        // Unknown or wrong content size: retry into a bounded buffer.
+                        out = Vec::new();
+                        decoder.decompress(&data[1..], MAX_DECODED_SIZE)
+                            .map(|v| {
+                                let n = v.len();
+                                out = v;
+                                n
+                            })
+                    })
+                    .map_err(|e| de_err(format!("zstd: {e}")))?;
+                Ok(out)
+            }
+            Some(other) => Err(de_err(format!("unknown compression flag {other}"))),
+            None => Err(de_err("empty compressed payload".into())),
+        }
+    }
+}
+
+/// The size DynamoDB counts for an attribute value (approximate for numbers).
+pub(crate) fn attribute_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+        AttributeValue::Ns(v) => v.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(items) => 3 + items.iter().map(|i| 1 + attribute_size(i)).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + attribute_size(v))
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
+/// A deterministic byte encoding of an attribute value (maps sorted by key, every field typed
+/// and length-prefixed), used to sign documents.
+pub(crate) fn canonical_bytes(value: &AttributeValue) -> Vec<u8> {
+    fn put(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+        out.push(tag);
+        out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
+    fn walk(out: &mut Vec<u8>, value: &AttributeValue) {
+        match value {
+            AttributeValue::B(b) => put(out, b'B', b.as_ref()),
+            AttributeValue::S(s) => put(out, b'S', s.as_bytes()),
+            AttributeValue::N(n) => put(out, b'N', n.as_bytes()),
+            AttributeValue::Bool(b) => put(out, b'T', &[u8::from(*b)]),
+            AttributeValue::Null(_) => put(out, b'0', &[]),
+            AttributeValue::Ss(v) => {
+                put(out, b's', &(v.len() as u64).to_be_bytes());
+                v.iter().for_each(|s| put(out, b'S', s.as_bytes()));
+            }
+            AttributeValue::Ns(v) => {
+                put(out, b'n', &(v.len() as u64).to_be_bytes());
+                v.iter().for_each(|s| put(out, b'N', s.as_bytes()));
+            }
+            AttributeValue::Bs(v) => {
+                put(out, b'b', &(v.len() as u64).to_be_bytes());
+                v.iter().for_each(|b| put(out, b'B', b.as_ref()));
+            }
+            AttributeValue::L(items) => {
+                put(out, b'L', &(items.len() as u64).to_be_bytes());
+                items.iter().for_each(|i| walk(out, i));
+            }
+            AttributeValue::M(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                put(out, b'M', &(keys.len() as u64).to_be_bytes());
+                for k in keys {
+                    put(out, b'k', k.as_bytes());
+                    walk(out, &map[k]);
+                }
+            }
+            _ => put(out, b'?', &[]),
+        }
+    }
+    let mut out = Vec::new();
+    walk(&mut out, value);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn pipelines() -> Vec<Serializer> {
+        #[cfg_attr(not(feature = "compression"), allow(unused_mut))]
+        let mut v = vec![
+            Serializer::bincode(),
+            Serializer::json(),
+            Serializer::bincode().signed("k", "s"),
+            Serializer::json().signed("k", "s"),
+            Serializer::document().signed("k", "s"),
+        ];
+        #[cfg(feature = "compression")]
+        v.push(Serializer::bincode().compressed(3).unwrap().signed("k", "s"));
+        v
+    }
+
+    #[test]
+    fn round_trips_every_pipeline() {
+        for s in pipelines() {
+            let v: u64 = s.loads("k", s.dumps("k", &7u64).unwrap()).unwrap();
+            assert_eq!(v, 7, "{}", s.id());
+            let text: String = s.loads("k", s.dumps("k", "text").unwrap()).unwrap();
+            assert_eq!(text, "text");
+        }
+    }
+
+    #[test]
+    fn document_round_trip_of_a_struct() {
+        let s = Serializer::document();
+        let encoded = s.dumps("k", &[1u8, 2, 3]).unwrap();
+        assert!(matches!(encoded, Encoded::Document { signature: None, .. }));
+        let back: Vec<u8> = s.loads("k", encoded).unwrap();
+        assert_eq!(back, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn ids_describe_the_pipeline() {
+        assert_eq!(Serializer::bincode().id(), "bincode2");
+        assert_eq!(Serializer::json().signed("a", "b").id(), "json+hmac-sha256");
+        assert_eq!(Serializer::document().signed("a", "b").id(), "document+hmac-sha256");
+        assert!(Serializer::document().with_stage(Signer::new("a", "b")).is_err());
+    }
+
+    #[test]
+    fn tampering_is_rejected_for_bytes() {
+        let s = Serializer::bincode().signed("secret", "salt");
+        let Encoded::Bytes(mut bytes) = s.dumps("k", &"value").unwrap() else {
+            panic!("bytes expected")
+        };
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let err = s.loads::<String>("k", Encoded::Bytes(bytes.clone())).unwrap_err();
+        assert!(matches!(err, Error::BadSignature { ref key } if key == "k"));
+        // Altered signature.
+        bytes[last] ^= 1;
+        bytes[0] ^= 1;
+        assert!(matches!(
+            s.loads::<String>("k", Encoded::Bytes(bytes)),
+            Err(Error::BadSignature { .. })
+        ));
+        // Unsigned or truncated.
+        let plain = Serializer::bincode().dumps("k", &"value").unwrap();
+        assert!(matches!(s.loads::<String>("k", plain), Err(Error::BadSignature { .. })));
+        assert!(matches!(
+            s.loads::<String>("k", Encoded::Bytes(vec![1, 2])),
+            Err(Error::BadSignature { .. })
+        ));
+        // Wrong key material.
+        let other = Serializer::bincode().signed("other", "salt");
+        let good = s.dumps("k", &"value").unwrap();
+        assert!(matches!(other.loads::<String>("k", good.clone()), Err(Error::BadSignature { .. })));
+        let other_salt = Serializer::bincode().signed("secret", "pepper");
+        assert!(matches!(other_salt.loads::<String>("k", good), Err(Error::BadSignature { .. })));
+    }
+
+    #[test]
+    fn tampering_is_rejected_for_documents() {
+        let s = Serializer::document().signed("secret", "salt");
+        let Encoded::Document { value, signature } = s.dumps("k", &sample_map()).unwrap() else {
+            panic!("document expected")
+        };
+        let AttributeValue::M(mut map) = value.clone() else { panic!("map expected") };
+        map.insert("b".into(), AttributeValue::N("3".into()));
+        let tampered = Encoded::Document { value: AttributeValue::M(map), signature: signature.clone() };
+        assert!(matches!(s.loads::<BTreeMap<String, i32>>("k", tampered), Err(Error::BadSignature { .. })));
+        let unsigned = Encoded::Document { value: value.clone(), signature: None };
+        assert!(matches!(s.loads::<BTreeMap<String, i32>>("k", unsigned), Err(Error::BadSignature { .. })));
+        let ok: BTreeMap<String, i32> = s.loads("k", Encoded::Document { value, signature }).unwrap();
+        assert_eq!(ok, sample_map());
+    }
+
+    fn sample_map() -> BTreeMap<String, i32> {
+        [("a".to_owned(), 1), ("b".to_owned(), 2)].into_iter().collect()
+    }
+
+    #[test]
+    fn wrong_type_and_garbage_are_errors_naming_the_key() {
+        for s in [Serializer::bincode(), Serializer::json()] {
+            let encoded = s.dumps("k", &"not a number").unwrap();
+            // (bincode cannot tell a string from a `Vec<u64>` of small numbers: same wire shape.)
+            let err = s.loads::<Vec<String>>("the-key", encoded).unwrap_err();
+            assert!(matches!(err, Error::Deserialize { ref key, .. } if key == "the-key"), "{err}");
+            for garbage in [vec![], vec![0xff; 3], vec![0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]] {
+                assert!(s.loads::<Vec<String>>("k", Encoded::Bytes(garbage)).is_err());
+            }
+        }
+        // A length prefix claiming 2^62 elements must not allocate them.
+        let mut huge = vec![0xfd];
+        huge.extend_from_slice(&(1u64 << 62).to_le_bytes());
+        assert!(Serializer::bincode().loads::<Vec<u8>>("k", Encoded::Bytes(huge)).is_err());
+        // Trailing bytes are corruption too.
+        let Encoded::Bytes(mut b) = Serializer::bincode().dumps("k", &1u8).unwrap() else { unreachable!() };
+        b.push(0);
+        assert!(Serializer::bincode().loads::<u8>("k", Encoded::Bytes(b)).is_err());
+    }
+
+    #[test]
+    fn canonical_bytes_ignore_map_order_but_not_content() {
+        let a = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(sample_map()).unwrap();
+        let mut m = std::collections::HashMap::new();
+        m.insert("b".to_owned(), AttributeValue::N("2".into()));
+        m.insert("a".to_owned(), AttributeValue::N("1".into()));
+        assert_eq!(canonical_bytes(&a), canonical_bytes(&AttributeValue::M(m.clone())));
+        m.insert("a".to_owned(), AttributeValue::S("1".into()));
+        assert_ne!(canonical_bytes(&a), canonical_bytes(&AttributeValue::M(m)));
+    }
+
+    #[cfg(feature = "compression")]
+    #[test]
+    fn compression_shrinks_and_bounds_output() {
+        let s = Serializer::bincode().compressed(3).unwrap();
+        let big = vec![7u8; 100_000];
+        let Encoded::Bytes(bytes) = s.dumps("k", &serde_json::Value::from(big.clone())).unwrap() else {
+            unreachable!()
+        };
+        assert!(bytes.len() < 10_000);
+        let z = Zstd::new(3);
+        assert!(z.decode("k", vec![9, 1, 2]).is_err());
+        assert!(z.decode("k", vec![1, 1, 2, 3]).is_err());
+        assert!(z.decode("k", vec![]).is_err());
+        // A frame that claims more than the limit is refused before allocating.
+        let mut bomb = vec![1u8];
+        bomb.extend(zstd::bulk::compress(&vec![0u8; 1 << 20], 1).unwrap());
+        assert_eq!(z.decode("k", bomb).unwrap().len(), 1 << 20);
+    }
+}

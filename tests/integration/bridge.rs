@@ -1,0 +1,76 @@
+//! The blocking bridge never panics, whatever context it is called or dropped in.
+
+use dynamodict::DynamoDbDict;
+
+use crate::support::dict;
+
+#[test]
+fn works_inside_a_current_thread_runtime_task() {
+    let d: DynamoDbDict<u32> = dict("bridge-ct");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let got = rt.block_on(async {
+        d.set("a", &1).unwrap();
+        let inner = d.clone();
+        tokio::spawn(async move { inner.get("a").unwrap() }).await.unwrap()
+    });
+    assert_eq!(got, Some(1));
+}
+
+#[test]
+fn works_inside_a_multi_thread_runtime_and_spawn_blocking() {
+    let d: DynamoDbDict<u32> = dict("bridge-mt");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..4u32)
+            .map(|i| {
+                let d = d.clone();
+                tokio::spawn(async move { d.insert(&format!("k{i}"), &i).unwrap() })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), None);
+        }
+        let d2 = d.clone();
+        let n = tokio::task::spawn_blocking(move || d2.len().unwrap()).await.unwrap();
+        assert_eq!(n, 4);
+    });
+}
+
+#[test]
+fn can_be_built_and_dropped_inside_async_code() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        // Built inside a task, used, and the last clone dropped there: no panic.
+        let d: DynamoDbDict<u32> = dict("bridge-drop");
+        d.set("a", &1).unwrap();
+        assert_eq!(d.get("a").unwrap(), Some(1));
+        drop(d);
+    });
+    let mt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let d: DynamoDbDict<u32> = dict("bridge-drop-mt");
+    mt.block_on(async move {
+        tokio::spawn(async move {
+            d.set("b", &2).unwrap();
+            drop(d);
+        })
+        .await
+        .unwrap();
+    });
+}
+
+#[test]
+fn many_threads_share_one_map() {
+    let d: DynamoDbDict<u64> = dict("bridge-threads");
+    std::thread::scope(|s| {
+        for t in 0..16u64 {
+            let d = d.clone();
+            s.spawn(move || {
+                for i in 0..20u64 {
+                    d.set(&format!("t{t}-{i}"), &(t * 100 + i)).unwrap();
+                    assert_eq!(d.get(&format!("t{t}-{i}")).unwrap(), Some(t * 100 + i));
+                }
+            });
+        }
+    });
+    assert_eq!(d.len().unwrap(), 320);
+}

@@ -1,0 +1,74 @@
+//! Shared helpers for the integration tests: every test talks to the embedded DynamoDB Local
+//! (or `DYNAMODICT_ENDPOINT`), each in its own namespace or table.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use dynamodict::aws_sdk_dynamodb::Client;
+use dynamodict::aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use dynamodict::local::DynamoDbLocal;
+use dynamodict::{DictBuilder, DynamoDbDict};
+
+/// The table most tests share (each test uses its own namespace).
+pub const TABLE: &str = "dynamodict-tests";
+
+/// A name no other test (or test process) uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The DynamoDB Local endpoint for this process.
+pub fn endpoint() -> String {
+    DynamoDbLocal::shared()
+        .expect("DynamoDB Local must start for the integration tests")
+        .endpoint()
+        .to_owned()
+}
+
+/// A builder on the shared test table, in a fresh namespace.
+pub fn builder<V>(label: &str) -> DictBuilder<V> {
+    DynamoDbDict::builder(TABLE).namespace(unique(label)).local()
+}
+
+/// A map on the shared test table, in a fresh namespace.
+pub fn dict<V: serde::Serialize + serde::de::DeserializeOwned>(label: &str) -> DynamoDbDict<V> {
+    builder(label).build().expect("building a test map")
+}
+
+/// A raw async SDK client for checking what is really stored, with its own runtime.
+pub struct Raw {
+    pub client: Client,
+    pub rt: tokio::runtime::Runtime,
+}
+
+impl Raw {
+    pub fn new() -> Raw {
+        Raw::at(&endpoint())
+    }
+
+    pub fn at(endpoint: &str) -> Raw {
+        let config = dynamodict::aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::from_static("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .build();
+        Raw {
+            client: Client::from_conf(config),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime"),
+        }
+    }
+
+    pub fn block<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+}
