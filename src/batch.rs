@@ -167,11 +167,13 @@ mod tests {
         };
         for attempt in 1..40 {
             let d = backoff(&o, attempt);
-            let cap = Duration::from_millis(10 * (1u64 << attempt.min(16))).min(Duration::from_millis(100));
+            let cap = Duration::from_millis(10 * (1u64 << attempt.min(16)))
+                .min(Duration::from_millis(100));
             assert!(d <= cap, "{attempt}: {d:?} > {cap:?}");
         }
         // Jittered: not always the same.
-        let samples: std::collections::HashSet<Duration> = (0..20).map(|_| backoff(&o, 5)).collect();
+        let samples: std::collections::HashSet<Duration> =
+            (0..20).map(|_| backoff(&o, 5)).collect();
         assert!(samples.len() > 1);
     }
 }

@@ -83,8 +83,14 @@ impl fmt::Debug for ConnectionOptions {
         f.debug_struct("ConnectionOptions")
             .field("endpoint_url", &self.endpoint_url)
             .field("region", &self.region)
-            .field("credentials", &self.credentials.as_ref().map(|_| "<redacted>"))
-            .field("sdk_config", &self.sdk_config.as_ref().map(|_| "<SdkConfig>"))
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "sdk_config",
+                &self.sdk_config.as_ref().map(|_| "<SdkConfig>"),
+            )
             .field("client", &self.client.as_ref().map(|_| "<Client>"))
             .field("timeouts", &self.timeouts)
             .field("max_attempts", &self.max_attempts)
@@ -110,7 +116,11 @@ fn is_loopback(url: &str) -> bool {
     let rest = url.split("://").nth(1).unwrap_or(url);
     let host = rest.split(['/', '?']).next().unwrap_or("");
     let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) { h } else { host }
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
     });
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
@@ -402,8 +412,14 @@ impl<V> DictBuilder<V> {
         }
         if let Some(attr) = &self.ttl_attribute
             && (attr.is_empty()
-                || [layout::PK, layout::SK, layout::VALUE, layout::FORMAT, layout::SIGNATURE]
-                    .contains(&attr.as_str()))
+                || [
+                    layout::PK,
+                    layout::SK,
+                    layout::VALUE,
+                    layout::FORMAT,
+                    layout::SIGNATURE,
+                ]
+                .contains(&attr.as_str()))
         {
             return Err(Error::Config(format!(
                 "the TTL attribute name {attr:?} is empty or used by the layout"
@@ -428,7 +444,9 @@ impl<V> DictBuilder<V> {
             ttl_attribute: self.ttl_attribute,
         };
         let create = self.create_table;
-        connection.bridge.run(layout::open_table(&connection.client, &layout, create))?;
+        connection
+            .bridge
+            .run(layout::open_table(&connection.client, &layout, create))?;
         Ok(DynamoDbDict::from_core(Arc::new(Core {
             connection,
             layout,
@@ -446,26 +464,56 @@ mod tests {
 
     #[test]
     fn loopback_detection() {
-        for url in ["http://localhost:8000", "http://127.0.0.1:1", "http://[::1]:80/", "http://LOCALHOST"] {
+        for url in [
+            "http://localhost:8000",
+            "http://127.0.0.1:1",
+            "http://[::1]:80/",
+            "http://LOCALHOST",
+        ] {
             assert!(is_loopback(url), "{url}");
         }
-        for url in ["https://dynamodb.eu-west-1.amazonaws.com", "http://10.0.0.1:8000", "http://localhost.evil.com"] {
+        for url in [
+            "https://dynamodb.eu-west-1.amazonaws.com",
+            "http://10.0.0.1:8000",
+            "http://localhost.evil.com",
+        ] {
             assert!(!is_loopback(url), "{url}");
         }
     }
 
     #[test]
     fn debug_never_prints_credentials() {
-        let b = DictBuilder::<u8>::new("table").credentials("AKIDEXAMPLE", "very-secret-key", Some("session-tok".into()));
+        let b = DictBuilder::<u8>::new("table").credentials(
+            "AKIDEXAMPLE",
+            "very-secret-key",
+            Some("session-tok".into()),
+        );
         let text = format!("{b:?}");
-        assert!(!text.contains("very-secret-key") && !text.contains("AKIDEXAMPLE") && !text.contains("session-tok"), "{text}");
+        assert!(
+            !text.contains("very-secret-key")
+                && !text.contains("AKIDEXAMPLE")
+                && !text.contains("session-tok"),
+            "{text}"
+        );
     }
 
     #[test]
     fn validation_happens_before_connecting() {
-        assert!(matches!(DictBuilder::<u8>::new("x").build(), Err(Error::InvalidTableName { .. })));
-        assert!(matches!(DictBuilder::<u8>::new("table").namespace("a#b").build(), Err(Error::InvalidNamespace { .. })));
-        assert!(matches!(DictBuilder::<u8>::new("table").shards(0).build(), Err(Error::Config(_))));
-        assert!(matches!(DictBuilder::<u8>::new("table").ttl_attribute("pk").build(), Err(Error::Config(_))));
+        assert!(matches!(
+            DictBuilder::<u8>::new("x").build(),
+            Err(Error::InvalidTableName { .. })
+        ));
+        assert!(matches!(
+            DictBuilder::<u8>::new("table").namespace("a#b").build(),
+            Err(Error::InvalidNamespace { .. })
+        ));
+        assert!(matches!(
+            DictBuilder::<u8>::new("table").shards(0).build(),
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            DictBuilder::<u8>::new("table").ttl_attribute("pk").build(),
+            Err(Error::Config(_))
+        ));
     }
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, Select};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, Select,
+};
 use futures_util::future::try_join_all;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -51,8 +53,19 @@ impl Core {
         ttl.or(self.default_ttl).map(expiry_after)
     }
 
-    fn item<V: Serialize + ?Sized>(&self, key: &str, value: &V, ttl: Option<Duration>) -> Result<Item> {
-        build_item(&self.layout, &self.serializer, key, value, self.expires_at(ttl))
+    fn item<V: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &V,
+        ttl: Option<Duration>,
+    ) -> Result<Item> {
+        build_item(
+            &self.layout,
+            &self.serializer,
+            key,
+            value,
+            self.expires_at(ttl),
+        )
     }
 
     fn decode<V: DeserializeOwned>(&self, key: &str, item: Option<Item>) -> Result<Option<V>> {
@@ -77,20 +90,35 @@ impl Core {
             .put_item()
             .table_name(self.table())
             .set_item(Some(item))
-            .return_values(if return_old { ReturnValue::AllOld } else { ReturnValue::None })
+            .return_values(if return_old {
+                ReturnValue::AllOld
+            } else {
+                ReturnValue::None
+            })
             .send()
             .await
             .map_err(|e| self.put_error(key, e))?;
         Ok(out.attributes)
     }
 
-    fn put_error(&self, key: &str, err: aws_sdk_dynamodb::error::SdkError<PutItemError, aws_sdk_dynamodb::config::http::HttpResponse>) -> Error {
+    fn put_error(
+        &self,
+        key: &str,
+        err: aws_sdk_dynamodb::error::SdkError<
+            PutItemError,
+            aws_sdk_dynamodb::config::http::HttpResponse,
+        >,
+    ) -> Error {
         match sdk_error(err, self.table()) {
             // The server's own size check (our estimate is conservative, but be sure).
             Error::Service { code, message }
                 if code == "ValidationException" && message.contains("size") =>
             {
-                Error::ItemTooLarge { key: key.to_owned(), size: layout::MAX_ITEM_BYTES + 1, max: layout::MAX_ITEM_BYTES }
+                Error::ItemTooLarge {
+                    key: key.to_owned(),
+                    size: layout::MAX_ITEM_BYTES + 1,
+                    max: layout::MAX_ITEM_BYTES,
+                }
             }
             other => other,
         }
@@ -109,7 +137,10 @@ impl Core {
                 request = request.expression_attribute_names("#t", attr);
             }
         }
-        let out = request.send().await.map_err(|e| sdk_error(e, self.table()))?;
+        let out = request
+            .send()
+            .await
+            .map_err(|e| sdk_error(e, self.table()))?;
         Ok(out.item)
     }
 
@@ -127,8 +158,13 @@ impl Core {
                 .condition_expression("attribute_not_exists(#pk) OR #f = :f")
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_names("#f", FORMAT)
-                .expression_attribute_values(":f", AttributeValue::S(self.serializer.id().to_owned()))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+                .expression_attribute_values(
+                    ":f",
+                    AttributeValue::S(self.serializer.id().to_owned()),
+                )
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
         }
         match request.send().await {
             Ok(out) => Ok(out.attributes),
@@ -159,7 +195,12 @@ impl Core {
         request = match self.expiry_names() {
             Some((names, values)) => request
                 .condition_expression("attribute_not_exists(#pk) OR #t <= :now")
-                .set_expression_attribute_names(Some(names.into_iter().chain([("#pk".to_owned(), PK.to_owned())]).collect()))
+                .set_expression_attribute_names(Some(
+                    names
+                        .into_iter()
+                        .chain([("#pk".to_owned(), PK.to_owned())])
+                        .collect(),
+                ))
                 .set_expression_attribute_values(Some(values)),
             None => request.condition_expression("attribute_not_exists(#pk)"),
         };
@@ -217,13 +258,21 @@ impl Core {
                 .expression_attribute_names("#sk", layout::SK),
             Projection::All => request,
         };
-        let out = request.send().await.map_err(|e| sdk_error(e, self.table()))?;
+        let out = request
+            .send()
+            .await
+            .map_err(|e| sdk_error(e, self.table()))?;
         let count = usize::try_from(out.count).unwrap_or(0);
         Ok((out.items.unwrap_or_default(), out.last_evaluated_key, count))
     }
 
     /// Every page of one shard, handed to `each` as it arrives.
-    async fn for_each_page<F, Fut>(&self, shard: u16, projection: Projection, mut each: F) -> Result<()>
+    async fn for_each_page<F, Fut>(
+        &self,
+        shard: u16,
+        projection: Projection,
+        mut each: F,
+    ) -> Result<()>
     where
         F: FnMut(Vec<Item>, usize) -> Fut,
         Fut: Future<Output = Result<()>>,
@@ -254,15 +303,19 @@ impl Core {
 
     async fn clear(&self) -> Result<()> {
         let per_shard = (0..self.layout.shards).map(|shard| {
-            self.for_each_page(shard, Projection::KeysIncludingExpired, move |items, _| async move {
-                let deletes = items
-                    .into_iter()
-                    .filter_map(|item| {
-                        item::key_of(&item).map(|k| Write::Delete(self.layout.item_key(k)))
-                    })
-                    .collect();
-                batch::write_all(self, deletes).await
-            })
+            self.for_each_page(
+                shard,
+                Projection::KeysIncludingExpired,
+                move |items, _| async move {
+                    let deletes = items
+                        .into_iter()
+                        .filter_map(|item| {
+                            item::key_of(&item).map(|k| Write::Delete(self.layout.item_key(k)))
+                        })
+                        .collect();
+                    batch::write_all(self, deletes).await
+                },
+            )
         });
         try_join_all(per_shard).await.map(|_| ())
     }
@@ -350,7 +403,11 @@ impl<V> DynamoDbDict<V> {
 
     /// A map over another namespace of the same table, with another value type and serializer,
     /// sharing this map's client and runtime (no new connection, no table check).
-    pub fn with_namespace<W>(&self, namespace: &str, serializer: Serializer) -> Result<DynamoDbDict<W>> {
+    pub fn with_namespace<W>(
+        &self,
+        namespace: &str,
+        serializer: Serializer,
+    ) -> Result<DynamoDbDict<W>> {
         layout::validate_namespace(namespace)?;
         let mut layout = self.core.layout.clone();
         layout.namespace = namespace.to_owned();
@@ -390,7 +447,11 @@ impl<V: Serialize + DeserializeOwned> DynamoDbDict<V> {
     pub fn contains_key(&self, key: &str) -> Result<bool> {
         layout::validate_key(key)?;
         let core = &self.core;
-        let projection = if core.layout.ttl_attribute.is_some() { "pk, #t" } else { "pk" };
+        let projection = if core.layout.ttl_attribute.is_some() {
+            "pk, #t"
+        } else {
+            "pk"
+        };
         let item = core.run(core.get_item(key, Some(projection)))?;
         Ok(item.is_some_and(|i| is_live(&i, &core.layout, now_secs())))
     }
@@ -408,12 +469,19 @@ impl<V: Serialize + DeserializeOwned> DynamoDbDict<V> {
     /// rounded up). Needs expiry enabled on the builder (the default).
     pub fn insert_with_ttl(&self, key: &str, value: &V, ttl: Duration) -> Result<Option<V>> {
         if self.core.layout.ttl_attribute.is_none() {
-            return Err(Error::Config("expiry is disabled on this map (`ttl(false)`)".into()));
+            return Err(Error::Config(
+                "expiry is disabled on this map (`ttl(false)`)".into(),
+            ));
         }
         self.insert_with_ttl_opt(key, value, Some(ttl))
     }
 
-    fn insert_with_ttl_opt(&self, key: &str, value: &V, ttl: Option<Duration>) -> Result<Option<V>> {
+    fn insert_with_ttl_opt(
+        &self,
+        key: &str,
+        value: &V,
+        ttl: Option<Duration>,
+    ) -> Result<Option<V>> {
         let core = &self.core;
         let item = core.item(key, value, ttl)?;
         let old = core.run(core.put(key, item, true))?;
@@ -458,7 +526,9 @@ impl<V: Serialize + DeserializeOwned> DynamoDbDict<V> {
             let mut pager = Pager::one_shard(Arc::clone(&self.core), shard, Projection::Keys);
             while let Some(item) = pager.next_item() {
                 let item = item?;
-                let Some(key) = item::key_of(&item) else { continue };
+                let Some(key) = item::key_of(&item) else {
+                    continue;
+                };
                 if let Some(value) = self.pop(key)? {
                     return Ok(Some((key.to_owned(), value)));
                 }
@@ -488,7 +558,10 @@ impl<V: Serialize + DeserializeOwned> DynamoDbDict<V> {
     /// Stores many entries with `BatchWriteItem` (25 per request, several in flight, unprocessed
     /// items retried with backoff). Every value is encoded and checked before the first request.
     /// When a key appears twice, the last value wins.
-    pub fn insert_many<K: AsRef<str>>(&self, entries: impl IntoIterator<Item = (K, V)>) -> Result<()> {
+    pub fn insert_many<K: AsRef<str>>(
+        &self,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()> {
         let core = &self.core;
         let mut by_key: HashMap<String, Item> = HashMap::new();
         let mut order = Vec::new();

@@ -169,7 +169,10 @@ mod tests {
     fn round_trip_and_expiry() {
         let (l, s) = (layout(), Serializer::bincode());
         let item = build_item(&l, &s, "k", &42u32, Some(100)).unwrap();
-        assert_eq!(read_item::<u32>(&l, &s, "k", item.clone(), 99).unwrap(), Some(42));
+        assert_eq!(
+            read_item::<u32>(&l, &s, "k", item.clone(), 99).unwrap(),
+            Some(42)
+        );
         assert_eq!(read_item::<u32>(&l, &s, "k", item, 100).unwrap(), None);
     }
 
@@ -185,14 +188,24 @@ mod tests {
         let l = layout();
         let item = build_item(&l, &Serializer::json(), "k", &1u8, None).unwrap();
         let err = read_item::<u8>(&l, &Serializer::bincode(), "k", item, 0).unwrap_err();
-        assert!(matches!(err, Error::SerializerMismatch { ref found, .. } if found == "json"), "{err}");
+        assert!(
+            matches!(err, Error::SerializerMismatch { ref found, .. } if found == "json"),
+            "{err}"
+        );
     }
 
     #[test]
     fn oversized_items_are_refused() {
         let l = layout();
         let big = vec![0u8; MAX_ITEM_BYTES];
-        let err = build_item(&l, &Serializer::bincode(), "k", &serde_bytes_like(big), None).unwrap_err();
+        let err = build_item(
+            &l,
+            &Serializer::bincode(),
+            "k",
+            &serde_bytes_like(big),
+            None,
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::ItemTooLarge { ref key, .. } if key == "k"));
     }
 

@@ -96,7 +96,13 @@ impl Pager {
             .take(n)
             .map(|c| core.query_page(c.shard, projection, c.start.clone(), None));
         let pages = core.run(try_join_all(requests))?;
-        for (mut cursor, (items, next, _)) in self.cursors.drain(..n).collect::<Vec<_>>().into_iter().zip(pages) {
+        for (mut cursor, (items, next, _)) in self
+            .cursors
+            .drain(..n)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .zip(pages)
+        {
             self.buffer.extend(items);
             if next.is_some() {
                 cursor.start = next;
@@ -108,10 +114,12 @@ impl Pager {
 }
 
 fn key_string(item: &Item) -> Result<String> {
-    key_of(item).map(str::to_owned).ok_or_else(|| Error::Deserialize {
-        key: String::new(),
-        message: "an item in the namespace has no string sort key".into(),
-    })
+    key_of(item)
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Deserialize {
+            key: String::new(),
+            message: "an item in the namespace has no string sort key".into(),
+        })
 }
 
 /// Iterator over the keys of a [`DynamoDbDict`](crate::DynamoDbDict). See the module docs.
@@ -137,7 +145,9 @@ impl Iterator for Keys {
     type Item = Result<String>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.pager.next_item().map(|r| r.and_then(|item| key_string(&item)))
+        self.pager
+            .next_item()
+            .map(|r| r.and_then(|item| key_string(&item)))
     }
 }
 

@@ -369,7 +369,11 @@ fn compare_meta(layout: &Layout, item: &HashMap<String, AttributeValue>) -> Resu
     };
     match number("version") {
         Some(1) => {}
-        Some(v) => return Err(mismatch(format!("layout version {v} is not supported (expected 1)"))),
+        Some(v) => {
+            return Err(mismatch(format!(
+                "layout version {v} is not supported (expected 1)"
+            )));
+        }
         None => return Err(mismatch("the layout metadata item is malformed".into())),
     }
     match number("shards") {
@@ -393,7 +397,10 @@ mod tests {
         assert!(validate_key(&"x".repeat(MAX_KEY_BYTES)).is_ok());
         assert!(matches!(
             validate_key(&"é".repeat(513)),
-            Err(Error::KeyTooLong { len: 1026, max: 1024 })
+            Err(Error::KeyTooLong {
+                len: 1026,
+                max: 1024
+            })
         ));
     }
 
@@ -401,11 +408,20 @@ mod tests {
     fn names_are_validated() {
         assert!(validate_table_name("my_table-1.x").is_ok());
         for bad in ["ab", "has space", "ümlaut", &"t".repeat(256)] {
-            assert!(matches!(validate_table_name(bad), Err(Error::InvalidTableName { .. })), "{bad}");
+            assert!(
+                matches!(
+                    validate_table_name(bad),
+                    Err(Error::InvalidTableName { .. })
+                ),
+                "{bad}"
+            );
         }
         assert!(validate_namespace("users:v2").is_ok());
         for bad in ["", "a#b", "tab\there", &"n".repeat(256)] {
-            assert!(matches!(validate_namespace(bad), Err(Error::InvalidNamespace { .. })), "{bad:?}");
+            assert!(
+                matches!(validate_namespace(bad), Err(Error::InvalidNamespace { .. })),
+                "{bad:?}"
+            );
         }
     }
 
@@ -413,19 +429,30 @@ mod tests {
     fn shards_are_stable_and_spread() {
         // Pinned: changing the hash would orphan every stored item.
         assert_eq!(shard_of("hello", 8), shard_of("hello", 8));
-        let pinned: Vec<u16> = ["a", "b", "c", "hello", "world"].iter().map(|k| shard_of(k, 8)).collect();
+        let pinned: Vec<u16> = ["a", "b", "c", "hello", "world"]
+            .iter()
+            .map(|k| shard_of(k, 8))
+            .collect();
         assert_eq!(pinned, vec![2, 2, 2, 6, 7]);
         let mut counts = [0u32; 8];
         for i in 0..8000 {
             counts[shard_of(&format!("key-{i}"), 8) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
         assert_eq!(shard_of("anything", 1), 0);
     }
 
     #[test]
     fn meta_comparison() {
-        let layout = Layout { table: "t".into(), namespace: "n".into(), shards: 8, ttl_attribute: None };
+        let layout = Layout {
+            table: "t".into(),
+            namespace: "n".into(),
+            shards: 8,
+            ttl_attribute: None,
+        };
         let meta = |v: &str, s: &str| {
             HashMap::from([
                 ("version".to_owned(), AttributeValue::N(v.into())),
@@ -433,8 +460,17 @@ mod tests {
             ])
         };
         assert!(compare_meta(&layout, &meta("1", "8")).is_ok());
-        assert!(matches!(compare_meta(&layout, &meta("1", "16")), Err(Error::LayoutMismatch { .. })));
-        assert!(matches!(compare_meta(&layout, &meta("2", "8")), Err(Error::LayoutMismatch { .. })));
-        assert!(matches!(compare_meta(&layout, &HashMap::new()), Err(Error::LayoutMismatch { .. })));
+        assert!(matches!(
+            compare_meta(&layout, &meta("1", "16")),
+            Err(Error::LayoutMismatch { .. })
+        ));
+        assert!(matches!(
+            compare_meta(&layout, &meta("2", "8")),
+            Err(Error::LayoutMismatch { .. })
+        ));
+        assert!(matches!(
+            compare_meta(&layout, &HashMap::new()),
+            Err(Error::LayoutMismatch { .. })
+        ));
     }
 }

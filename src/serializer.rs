@@ -224,8 +224,7 @@ impl Serializer {
             self.document_signer = Some(Arc::new(signer));
             self
         } else {
-            self.with_stage(signer)
-                .expect("byte formats accept stages")
+            self.with_stage(signer).expect("byte formats accept stages")
         }
     }
 
@@ -417,11 +416,10 @@ impl Stage for Zstd {
     }
 
     fn encode(&self, key: &str, data: Vec<u8>) -> Result<Vec<u8>> {
-        let compressed =
-            zstd::bulk::compress(&data, self.level).map_err(|e| Error::Serialize {
-                key: key.to_owned(),
-                message: format!("zstd: {e}"),
-            })?;
+        let compressed = zstd::bulk::compress(&data, self.level).map_err(|e| Error::Serialize {
+            key: key.to_owned(),
+            message: format!("zstd: {e}"),
+        })?;
         let (flag, body) = if compressed.len() < data.len() {
             (1u8, compressed)
         } else {
@@ -444,8 +442,8 @@ impl Stage for Zstd {
                 Ok(data)
             }
             Some(1) => {
-                let mut decoder = zstd::bulk::Decompressor::new()
-                    .map_err(|e| de_err(format!("zstd: {e}")))?;
+                let mut decoder =
+                    zstd::bulk::Decompressor::new().map_err(|e| de_err(format!("zstd: {e}")))?;
                 // Allocate by what the frame claims only up to the limit.
                 let claimed = zstd::zstd_safe::get_frame_content_size(&data[1..])
                     .ok()
@@ -462,12 +460,11 @@ impl Stage for Zstd {
                     .or_else(|_| {
                         // Unknown or wrong content size: retry into a bounded buffer.
                         out = Vec::new();
-                        decoder.decompress(&data[1..], MAX_DECODED_SIZE)
-                            .map(|v| {
-                                let n = v.len();
-                                out = v;
-                                n
-                            })
+                        decoder.decompress(&data[1..], MAX_DECODED_SIZE).map(|v| {
+                            let n = v.len();
+                            out = v;
+                            n
+                        })
                     })
                     .map_err(|e| de_err(format!("zstd: {e}")))?;
                 Ok(out)
@@ -562,7 +559,12 @@ mod tests {
             Serializer::document().signed("k", "s"),
         ];
         #[cfg(feature = "compression")]
-        v.push(Serializer::bincode().compressed(3).unwrap().signed("k", "s"));
+        v.push(
+            Serializer::bincode()
+                .compressed(3)
+                .unwrap()
+                .signed("k", "s"),
+        );
         v
     }
 
@@ -580,7 +582,13 @@ mod tests {
     fn document_round_trip_of_a_struct() {
         let s = Serializer::document();
         let encoded = s.dumps("k", &[1u8, 2, 3]).unwrap();
-        assert!(matches!(encoded, Encoded::Document { signature: None, .. }));
+        assert!(matches!(
+            encoded,
+            Encoded::Document {
+                signature: None,
+                ..
+            }
+        ));
         let back: Vec<u8> = s.loads("k", encoded).unwrap();
         assert_eq!(back, vec![1, 2, 3]);
     }
@@ -589,8 +597,15 @@ mod tests {
     fn ids_describe_the_pipeline() {
         assert_eq!(Serializer::bincode().id(), "bincode2");
         assert_eq!(Serializer::json().signed("a", "b").id(), "json+hmac-sha256");
-        assert_eq!(Serializer::document().signed("a", "b").id(), "document+hmac-sha256");
-        assert!(Serializer::document().with_stage(Signer::new("a", "b")).is_err());
+        assert_eq!(
+            Serializer::document().signed("a", "b").id(),
+            "document+hmac-sha256"
+        );
+        assert!(
+            Serializer::document()
+                .with_stage(Signer::new("a", "b"))
+                .is_err()
+        );
     }
 
     #[test]
@@ -601,7 +616,9 @@ mod tests {
         };
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        let err = s.loads::<String>("k", Encoded::Bytes(bytes.clone())).unwrap_err();
+        let err = s
+            .loads::<String>("k", Encoded::Bytes(bytes.clone()))
+            .unwrap_err();
         assert!(matches!(err, Error::BadSignature { ref key } if key == "k"));
         // Altered signature.
         bytes[last] ^= 1;
@@ -612,7 +629,10 @@ mod tests {
         ));
         // Unsigned or truncated.
         let plain = Serializer::bincode().dumps("k", &"value").unwrap();
-        assert!(matches!(s.loads::<String>("k", plain), Err(Error::BadSignature { .. })));
+        assert!(matches!(
+            s.loads::<String>("k", plain),
+            Err(Error::BadSignature { .. })
+        ));
         assert!(matches!(
             s.loads::<String>("k", Encoded::Bytes(vec![1, 2])),
             Err(Error::BadSignature { .. })
@@ -620,9 +640,15 @@ mod tests {
         // Wrong key material.
         let other = Serializer::bincode().signed("other", "salt");
         let good = s.dumps("k", &"value").unwrap();
-        assert!(matches!(other.loads::<String>("k", good.clone()), Err(Error::BadSignature { .. })));
+        assert!(matches!(
+            other.loads::<String>("k", good.clone()),
+            Err(Error::BadSignature { .. })
+        ));
         let other_salt = Serializer::bincode().signed("secret", "pepper");
-        assert!(matches!(other_salt.loads::<String>("k", good), Err(Error::BadSignature { .. })));
+        assert!(matches!(
+            other_salt.loads::<String>("k", good),
+            Err(Error::BadSignature { .. })
+        ));
     }
 
     #[test]
@@ -631,18 +657,36 @@ mod tests {
         let Encoded::Document { value, signature } = s.dumps("k", &sample_map()).unwrap() else {
             panic!("document expected")
         };
-        let AttributeValue::M(mut map) = value.clone() else { panic!("map expected") };
+        let AttributeValue::M(mut map) = value.clone() else {
+            panic!("map expected")
+        };
         map.insert("b".into(), AttributeValue::N("3".into()));
-        let tampered = Encoded::Document { value: AttributeValue::M(map), signature: signature.clone() };
-        assert!(matches!(s.loads::<BTreeMap<String, i32>>("k", tampered), Err(Error::BadSignature { .. })));
-        let unsigned = Encoded::Document { value: value.clone(), signature: None };
-        assert!(matches!(s.loads::<BTreeMap<String, i32>>("k", unsigned), Err(Error::BadSignature { .. })));
-        let ok: BTreeMap<String, i32> = s.loads("k", Encoded::Document { value, signature }).unwrap();
+        let tampered = Encoded::Document {
+            value: AttributeValue::M(map),
+            signature: signature.clone(),
+        };
+        assert!(matches!(
+            s.loads::<BTreeMap<String, i32>>("k", tampered),
+            Err(Error::BadSignature { .. })
+        ));
+        let unsigned = Encoded::Document {
+            value: value.clone(),
+            signature: None,
+        };
+        assert!(matches!(
+            s.loads::<BTreeMap<String, i32>>("k", unsigned),
+            Err(Error::BadSignature { .. })
+        ));
+        let ok: BTreeMap<String, i32> = s
+            .loads("k", Encoded::Document { value, signature })
+            .unwrap();
         assert_eq!(ok, sample_map());
     }
 
     fn sample_map() -> BTreeMap<String, i32> {
-        [("a".to_owned(), 1), ("b".to_owned(), 2)].into_iter().collect()
+        [("a".to_owned(), 1), ("b".to_owned(), 2)]
+            .into_iter()
+            .collect()
     }
 
     #[test]
@@ -651,19 +695,39 @@ mod tests {
             let encoded = s.dumps("k", &"not a number").unwrap();
             // (bincode cannot tell a string from a `Vec<u64>` of small numbers: same wire shape.)
             let err = s.loads::<Vec<String>>("the-key", encoded).unwrap_err();
-            assert!(matches!(err, Error::Deserialize { ref key, .. } if key == "the-key"), "{err}");
-            for garbage in [vec![], vec![0xff; 3], vec![0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]] {
-                assert!(s.loads::<Vec<String>>("k", Encoded::Bytes(garbage)).is_err());
+            assert!(
+                matches!(err, Error::Deserialize { ref key, .. } if key == "the-key"),
+                "{err}"
+            );
+            for garbage in [
+                vec![],
+                vec![0xff; 3],
+                vec![0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+            ] {
+                assert!(
+                    s.loads::<Vec<String>>("k", Encoded::Bytes(garbage))
+                        .is_err()
+                );
             }
         }
         // A length prefix claiming 2^62 elements must not allocate them.
         let mut huge = vec![0xfd];
         huge.extend_from_slice(&(1u64 << 62).to_le_bytes());
-        assert!(Serializer::bincode().loads::<Vec<u8>>("k", Encoded::Bytes(huge)).is_err());
+        assert!(
+            Serializer::bincode()
+                .loads::<Vec<u8>>("k", Encoded::Bytes(huge))
+                .is_err()
+        );
         // Trailing bytes are corruption too.
-        let Encoded::Bytes(mut b) = Serializer::bincode().dumps("k", &1u8).unwrap() else { unreachable!() };
+        let Encoded::Bytes(mut b) = Serializer::bincode().dumps("k", &1u8).unwrap() else {
+            unreachable!()
+        };
         b.push(0);
-        assert!(Serializer::bincode().loads::<u8>("k", Encoded::Bytes(b)).is_err());
+        assert!(
+            Serializer::bincode()
+                .loads::<u8>("k", Encoded::Bytes(b))
+                .is_err()
+        );
     }
 
     #[test]
@@ -672,7 +736,10 @@ mod tests {
         let mut m = std::collections::HashMap::new();
         m.insert("b".to_owned(), AttributeValue::N("2".into()));
         m.insert("a".to_owned(), AttributeValue::N("1".into()));
-        assert_eq!(canonical_bytes(&a), canonical_bytes(&AttributeValue::M(m.clone())));
+        assert_eq!(
+            canonical_bytes(&a),
+            canonical_bytes(&AttributeValue::M(m.clone()))
+        );
         m.insert("a".to_owned(), AttributeValue::S("1".into()));
         assert_ne!(canonical_bytes(&a), canonical_bytes(&AttributeValue::M(m)));
     }
@@ -682,7 +749,8 @@ mod tests {
     fn compression_shrinks_and_bounds_output() {
         let s = Serializer::bincode().compressed(3).unwrap();
         let big = vec![7u8; 100_000];
-        let Encoded::Bytes(bytes) = s.dumps("k", &serde_json::Value::from(big.clone())).unwrap() else {
+        let Encoded::Bytes(bytes) = s.dumps("k", &serde_json::Value::from(big.clone())).unwrap()
+        else {
             unreachable!()
         };
         assert!(bytes.len() < 10_000);

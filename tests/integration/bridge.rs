@@ -7,11 +7,16 @@ use crate::support::dict;
 #[test]
 fn works_inside_a_current_thread_runtime_task() {
     let d: DynamoDbDict<u32> = dict("bridge-ct");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let got = rt.block_on(async {
         d.set("a", &1).unwrap();
         let inner = d.clone();
-        tokio::spawn(async move { inner.get("a").unwrap() }).await.unwrap()
+        tokio::spawn(async move { inner.get("a").unwrap() })
+            .await
+            .unwrap()
     });
     assert_eq!(got, Some(1));
 }
@@ -19,7 +24,11 @@ fn works_inside_a_current_thread_runtime_task() {
 #[test]
 fn works_inside_a_multi_thread_runtime_and_spawn_blocking() {
     let d: DynamoDbDict<u32> = dict("bridge-mt");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let tasks: Vec<_> = (0..4u32)
             .map(|i| {
@@ -31,14 +40,19 @@ fn works_inside_a_multi_thread_runtime_and_spawn_blocking() {
             assert_eq!(t.await.unwrap(), None);
         }
         let d2 = d.clone();
-        let n = tokio::task::spawn_blocking(move || d2.len().unwrap()).await.unwrap();
+        let n = tokio::task::spawn_blocking(move || d2.len().unwrap())
+            .await
+            .unwrap();
         assert_eq!(n, 4);
     });
 }
 
 #[test]
 fn can_be_built_and_dropped_inside_async_code() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         // Built inside a task, used, and the last clone dropped there: no panic.
         let d: DynamoDbDict<u32> = dict("bridge-drop");
@@ -46,7 +60,11 @@ fn can_be_built_and_dropped_inside_async_code() {
         assert_eq!(d.get("a").unwrap(), Some(1));
         drop(d);
     });
-    let mt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let mt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let d: DynamoDbDict<u32> = dict("bridge-drop-mt");
     mt.block_on(async move {
         tokio::spawn(async move {

@@ -15,7 +15,10 @@ fn bad_keys_are_refused_by_every_method() {
     for key in ["", long.as_str()] {
         let check = |r: Result<(), Error>| match r {
             Err(Error::EmptyKey) => assert!(key.is_empty()),
-            Err(Error::KeyTooLong { len: 1025, max: 1024 }) => assert_eq!(key.len(), 1025),
+            Err(Error::KeyTooLong {
+                len: 1025,
+                max: 1024,
+            }) => assert_eq!(key.len(), 1025),
             other => panic!("{other:?}"),
         };
         check(d.get(key).map(|_| ()));
@@ -40,11 +43,19 @@ fn bad_keys_are_refused_by_every_method() {
 #[test]
 fn bad_names_are_refused_before_connecting() {
     let start = Instant::now();
-    let r = DynamoDbDict::<u8>::builder("no").endpoint_url("http://127.0.0.1:9").build();
+    let r = DynamoDbDict::<u8>::builder("no")
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
     assert!(matches!(r, Err(Error::InvalidTableName { .. })), "{r:?}");
-    let r = DynamoDbDict::<u8>::builder("fine-table").namespace("a#b").endpoint_url("http://127.0.0.1:9").build();
+    let r = DynamoDbDict::<u8>::builder("fine-table")
+        .namespace("a#b")
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
     assert!(matches!(r, Err(Error::InvalidNamespace { .. })), "{r:?}");
-    let r = DynamoDbDict::<u8>::builder("fine-table").namespace("").endpoint_url("http://127.0.0.1:9").build();
+    let r = DynamoDbDict::<u8>::builder("fine-table")
+        .namespace("")
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
     assert!(matches!(r, Err(Error::InvalidNamespace { .. })), "{r:?}");
     assert!(start.elapsed() < Duration::from_secs(1));
 }
@@ -62,8 +73,14 @@ fn oversized_values_fail_and_are_never_skipped() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(d.set("k", &big), Err(Error::ItemTooLarge { .. })));
-    assert!(matches!(d.setdefault("new", big.clone()), Err(Error::ItemTooLarge { .. })));
-    assert!(matches!(d.insert_many([("a", vec![1u8]), ("b", big)]), Err(Error::ItemTooLarge { .. })));
+    assert!(matches!(
+        d.setdefault("new", big.clone()),
+        Err(Error::ItemTooLarge { .. })
+    ));
+    assert!(matches!(
+        d.insert_many([("a", vec![1u8]), ("b", big)]),
+        Err(Error::ItemTooLarge { .. })
+    ));
     // Nothing was lost or half-written.
     assert_eq!(d.get("k").unwrap(), Some(vec![1, 2, 3]));
     assert_eq!(d.get("a").unwrap(), None);
@@ -73,25 +90,51 @@ fn oversized_values_fail_and_are_never_skipped() {
 #[test]
 fn wrong_type_and_other_serializers_are_errors_naming_the_key() {
     let ns = support::unique("types");
-    let strings: DynamoDbDict<String> = DynamoDbDict::builder(support::TABLE).namespace(&ns).local().build().unwrap();
+    let strings: DynamoDbDict<String> = DynamoDbDict::builder(support::TABLE)
+        .namespace(&ns)
+        .local()
+        .build()
+        .unwrap();
     strings.set("s", &"text".into()).unwrap();
-    let numbers: DynamoDbDict<Vec<String>> = DynamoDbDict::builder(support::TABLE).namespace(&ns).local().build().unwrap();
+    let numbers: DynamoDbDict<Vec<String>> = DynamoDbDict::builder(support::TABLE)
+        .namespace(&ns)
+        .local()
+        .build()
+        .unwrap();
     match numbers.get("s") {
         Err(Error::Deserialize { key, .. }) => assert_eq!(key, "s"),
         other => panic!("{other:?}"),
     }
-    let json: DynamoDbDict<String> = DynamoDbDict::builder(support::TABLE).namespace(&ns).serializer(Serializer::json()).local().build().unwrap();
+    let json: DynamoDbDict<String> = DynamoDbDict::builder(support::TABLE)
+        .namespace(&ns)
+        .serializer(Serializer::json())
+        .local()
+        .build()
+        .unwrap();
     match json.get("s") {
-        Err(Error::SerializerMismatch { key, expected, found }) => {
-            assert_eq!((key.as_str(), expected.as_str(), found.as_str()), ("s", "json", "bincode2"));
+        Err(Error::SerializerMismatch {
+            key,
+            expected,
+            found,
+        }) => {
+            assert_eq!(
+                (key.as_str(), expected.as_str(), found.as_str()),
+                ("s", "json", "bincode2")
+            );
         }
         other => panic!("{other:?}"),
     }
     // pop with the wrong serializer leaves the value in place.
-    assert!(matches!(json.pop("s"), Err(Error::SerializerMismatch { .. })));
+    assert!(matches!(
+        json.pop("s"),
+        Err(Error::SerializerMismatch { .. })
+    ));
     assert_eq!(strings.get("s").unwrap().as_deref(), Some("text"));
     // setdefault reports the stored value's problem instead of overwriting it.
-    assert!(matches!(json.setdefault("s", "other".into()), Err(Error::SerializerMismatch { .. })));
+    assert!(matches!(
+        json.setdefault("s", "other".into()),
+        Err(Error::SerializerMismatch { .. })
+    ));
     assert_eq!(strings.get("s").unwrap().as_deref(), Some("text"));
     // Iteration reports the bad item and goes on.
     json.set("j", &"json value".into()).unwrap();
@@ -104,36 +147,80 @@ fn wrong_type_and_other_serializers_are_errors_naming_the_key() {
 
 #[test]
 fn corrupt_and_tampered_items_are_rejected() {
-    let d: DynamoDbDict<String> = builder("tamper").serializer(Serializer::bincode().signed("secret", "salt")).build().unwrap();
+    let d: DynamoDbDict<String> = builder("tamper")
+        .serializer(Serializer::bincode().signed("secret", "salt"))
+        .build()
+        .unwrap();
     d.set("k", &"genuine".into()).unwrap();
     let raw = Raw::new();
     let key = std::collections::HashMap::from([
-        ("pk".to_owned(), AttributeValue::S(format!("{}#{:x}", d.namespace(), dynamodict::layout::shard_of("k", 8)))),
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!(
+                "{}#{:x}",
+                d.namespace(),
+                dynamodict::layout::shard_of("k", 8)
+            )),
+        ),
         ("sk".to_owned(), AttributeValue::S("k".into())),
     ]);
-    let item = raw.block(raw.client.get_item().table_name(support::TABLE).set_key(Some(key.clone())).send()).unwrap().item.unwrap();
+    let item = raw
+        .block(
+            raw.client
+                .get_item()
+                .table_name(support::TABLE)
+                .set_key(Some(key.clone()))
+                .send(),
+        )
+        .unwrap()
+        .item
+        .unwrap();
     let mut bytes = item["v"].as_b().unwrap().as_ref().to_vec();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01;
     let mut tampered = item.clone();
     tampered.insert("v".into(), AttributeValue::B(Blob::new(bytes)));
-    raw.block(raw.client.put_item().table_name(support::TABLE).set_item(Some(tampered)).send()).unwrap();
+    raw.block(
+        raw.client
+            .put_item()
+            .table_name(support::TABLE)
+            .set_item(Some(tampered))
+            .send(),
+    )
+    .unwrap();
     assert!(matches!(d.get("k"), Err(Error::BadSignature { ref key }) if key == "k"));
     // A value attribute of the wrong type, and a missing one.
     let mut wrong = item.clone();
     wrong.insert("v".into(), AttributeValue::S("not bytes".into()));
-    raw.block(raw.client.put_item().table_name(support::TABLE).set_item(Some(wrong)).send()).unwrap();
+    raw.block(
+        raw.client
+            .put_item()
+            .table_name(support::TABLE)
+            .set_item(Some(wrong))
+            .send(),
+    )
+    .unwrap();
     assert!(matches!(d.get("k"), Err(Error::Deserialize { .. })));
     let mut missing = item;
     missing.remove("v");
-    raw.block(raw.client.put_item().table_name(support::TABLE).set_item(Some(missing)).send()).unwrap();
+    raw.block(
+        raw.client
+            .put_item()
+            .table_name(support::TABLE)
+            .set_item(Some(missing))
+            .send(),
+    )
+    .unwrap();
     assert!(matches!(d.get("k"), Err(Error::Deserialize { .. })));
 }
 
 #[test]
 fn missing_table_with_creation_off() {
     let table = support::unique("absent");
-    let r = DynamoDbDict::<u8>::builder(&table).create_table(false).local().build();
+    let r = DynamoDbDict::<u8>::builder(&table)
+        .create_table(false)
+        .local()
+        .build();
     match r {
         Err(Error::TableNotFound { table: t }) => assert_eq!(t, table),
         other => panic!("{other:?}"),
@@ -143,12 +230,20 @@ fn missing_table_with_creation_off() {
 #[test]
 fn unreachable_endpoint_is_a_connection_error_not_a_hang() {
     // Bind then drop: nothing listens on this port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let start = Instant::now();
     let r = DynamoDbDict::<u8>::builder("some-table")
         .endpoint_url(format!("http://127.0.0.1:{port}"))
         .max_attempts(1)
-        .timeouts(Timeouts { connect: Duration::from_secs(1), attempt: Duration::from_secs(2), operation: Duration::from_secs(3) })
+        .timeouts(Timeouts {
+            connect: Duration::from_secs(1),
+            attempt: Duration::from_secs(2),
+            operation: Duration::from_secs(3),
+        })
         .build();
     assert!(matches!(r, Err(Error::Connection { .. })), "{r:?}");
     assert!(r.unwrap_err().is_transient());
@@ -175,10 +270,18 @@ fn a_silent_server_times_out() {
     let r = DynamoDbDict::<u8>::builder("some-table")
         .endpoint_url(format!("http://127.0.0.1:{port}"))
         .max_attempts(1)
-        .timeouts(Timeouts { connect: Duration::from_secs(1), attempt: Duration::from_millis(500), operation: Duration::from_secs(1) })
+        .timeouts(Timeouts {
+            connect: Duration::from_secs(1),
+            attempt: Duration::from_millis(500),
+            operation: Duration::from_secs(1),
+        })
         .build();
     assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
-    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
     hold.join().unwrap();
 }
 
@@ -191,7 +294,10 @@ fn missing_credentials_are_reported_as_such() {
         .endpoint_url(&endpoint)
         .behavior_version(dynamodict::aws_config::BehaviorVersion::latest())
         .build();
-    let r = DynamoDbDict::<u8>::builder(support::TABLE).sdk_config(&sdk_config).max_attempts(1).build();
+    let r = DynamoDbDict::<u8>::builder(support::TABLE)
+        .sdk_config(&sdk_config)
+        .max_attempts(1)
+        .build();
     match r {
         Err(Error::Credentials { message }) => assert!(!message.is_empty()),
         other => panic!("{other:?}"),
@@ -203,8 +309,13 @@ fn no_region_is_a_config_error() {
     let sdk_config = dynamodict::aws_config::SdkConfig::builder()
         .behavior_version(dynamodict::aws_config::BehaviorVersion::latest())
         .build();
-    let r = DynamoDbDict::<u8>::builder(support::TABLE).sdk_config(&sdk_config).build();
-    assert!(matches!(r, Err(Error::Config(ref m)) if m.contains("region")), "{r:?}");
+    let r = DynamoDbDict::<u8>::builder(support::TABLE)
+        .sdk_config(&sdk_config)
+        .build();
+    assert!(
+        matches!(r, Err(Error::Config(ref m)) if m.contains("region")),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -214,12 +325,21 @@ fn debug_and_display_never_print_secrets() {
         .credentials("AKIAEXAMPLEKEY", secret, Some("session-token-xyz".into()))
         .serializer(Serializer::bincode().signed("signing-secret-123", "salt-456"));
     let text = format!("{b:?}");
-    for s in [secret, "AKIAEXAMPLEKEY", "session-token-xyz", "signing-secret-123", "salt-456"] {
+    for s in [
+        secret,
+        "AKIAEXAMPLEKEY",
+        "session-token-xyz",
+        "signing-secret-123",
+        "salt-456",
+    ] {
         assert!(!text.contains(s), "{s} leaked in {text}");
     }
     let d = b.endpoint_url(support::endpoint()).build().unwrap();
     let text = format!("{d:?} {:?}", d.serializer());
-    assert!(!text.contains(secret) && !text.contains("signing-secret-123"), "{text}");
+    assert!(
+        !text.contains(secret) && !text.contains("signing-secret-123"),
+        "{text}"
+    );
     let err = d.get("").unwrap_err();
     assert!(!format!("{err} {err:?}").contains(secret));
 }

@@ -29,7 +29,10 @@ fn get_insert_set_contains_remove() {
     assert_eq!(d.get("alice").unwrap(), None);
     assert!(!d.contains_key("alice").unwrap());
     assert_eq!(d.insert("alice", &user("alice", 30)).unwrap(), None);
-    assert_eq!(d.insert("alice", &user("alice", 31)).unwrap(), Some(user("alice", 30)));
+    assert_eq!(
+        d.insert("alice", &user("alice", 31)).unwrap(),
+        Some(user("alice", 30))
+    );
     assert_eq!(d.get("alice").unwrap(), Some(user("alice", 31)));
     assert!(d.contains_key("alice").unwrap());
     d.set("bob", &user("bob", 5)).unwrap();
@@ -81,7 +84,10 @@ fn popitem_drains_the_namespace() {
     d.insert_many(entries.clone()).unwrap();
     let mut drained = BTreeMap::new();
     while let Some((k, v)) = d.popitem().unwrap() {
-        assert!(drained.insert(k, v).is_none(), "popitem returned a key twice");
+        assert!(
+            drained.insert(k, v).is_none(),
+            "popitem returned a key twice"
+        );
     }
     assert_eq!(drained, entries);
     assert!(d.is_empty().unwrap());
@@ -111,7 +117,10 @@ fn setdefault_is_atomic_and_returns_the_stored_value() {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         let stored = d.get(&key).unwrap().unwrap();
-        assert!(got.iter().all(|g| *g == stored), "round {round}: {got:?} vs {stored}");
+        assert!(
+            got.iter().all(|g| *g == stored),
+            "round {round}: {got:?} vs {stored}"
+        );
     }
 }
 
@@ -131,8 +140,8 @@ fn insert_many_get_many_and_bulk_delete_span_many_batches() {
     let got = d.get_many(&asked).unwrap();
     assert_eq!(got.len(), 250);
     assert_eq!(got[0], Some(999));
-    for i in 1..248 {
-        assert_eq!(got[i], Some(i as u64));
+    for (i, value) in got.iter().enumerate().take(248).skip(1) {
+        assert_eq!(*value, Some(i as u64));
     }
     assert_eq!(got[248], None);
     assert_eq!(got[249], Some(5));
@@ -142,7 +151,10 @@ fn insert_many_get_many_and_bulk_delete_span_many_batches() {
     assert_eq!(d.get("key-1").unwrap(), Some(1001));
 
     // Delete 200 existing keys and 30 that never existed.
-    let doomed: Vec<String> = (0..200).map(|i| format!("key-{i}")).chain((0..30).map(|i| format!("ghost-{i}"))).collect();
+    let doomed: Vec<String> = (0..200)
+        .map(|i| format!("key-{i}"))
+        .chain((0..30).map(|i| format!("ghost-{i}")))
+        .collect();
     d.bulk_delete(&doomed).unwrap();
     assert_eq!(d.len().unwrap(), 60);
     assert_eq!(d.get("key-199").unwrap(), None);
@@ -156,14 +168,23 @@ fn keys_values_items_page_through_more_than_one_page() {
     // One shard, so one partition holds every item: 2,400 values of 1 KiB are > 2 MB, which
     // DynamoDB must return in several 1 MB pages.
     let table = support::unique("paging");
-    let d: DynamoDbDict<String> = DynamoDbDict::builder(&table).shards(1).local().build().unwrap();
+    let d: DynamoDbDict<String> = DynamoDbDict::builder(&table)
+        .shards(1)
+        .local()
+        .build()
+        .unwrap();
     let value = "x".repeat(1024);
     let n = 2400;
-    d.insert_many((0..n).map(|i| (format!("k{i:05}"), value.clone()))).unwrap();
+    d.insert_many((0..n).map(|i| (format!("k{i:05}"), value.clone())))
+        .unwrap();
 
     let keys: Vec<String> = d.keys().collect::<Result<_, _>>().unwrap();
     assert_eq!(keys.len(), n);
-    assert_eq!(keys.iter().collect::<HashSet<_>>().len(), n, "no duplicates");
+    assert_eq!(
+        keys.iter().collect::<HashSet<_>>().len(),
+        n,
+        "no duplicates"
+    );
     let values: Vec<String> = d.values().collect::<Result<_, _>>().unwrap();
     assert_eq!(values.len(), n);
     assert!(values.iter().all(|v| *v == value));
@@ -175,11 +196,22 @@ fn keys_values_items_page_through_more_than_one_page() {
     // Page count really exceeded one: ask the server directly.
     let raw = Raw::new();
     let first = raw
-        .block(raw.client.query().table_name(&table).key_condition_expression("pk = :p")
-            .expression_attribute_values(":p", dynamodict::aws_sdk_dynamodb::types::AttributeValue::S("default#0".into()))
-            .send())
+        .block(
+            raw.client
+                .query()
+                .table_name(&table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(
+                    ":p",
+                    dynamodict::aws_sdk_dynamodb::types::AttributeValue::S("default#0".into()),
+                )
+                .send(),
+        )
         .unwrap();
-    assert!(first.last_evaluated_key.is_some(), "the data set must span several pages");
+    assert!(
+        first.last_evaluated_key.is_some(),
+        "the data set must span several pages"
+    );
 }
 
 #[test]
@@ -187,7 +219,8 @@ fn iterators_over_the_sharded_namespace() {
     let d: DynamoDbDict<u32> = dict("iter");
     assert_eq!(d.keys().count(), 0);
     assert!(d.is_empty().unwrap());
-    d.insert_many((0..100).map(|i| (format!("k{i}"), i))).unwrap();
+    d.insert_many((0..100).map(|i| (format!("k{i}"), i)))
+        .unwrap();
     let mut keys: Vec<String> = d.keys().map(Result::unwrap).collect();
     keys.sort();
     let mut expected: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
@@ -201,10 +234,20 @@ fn iterators_over_the_sharded_namespace() {
 #[test]
 fn clear_only_touches_its_namespace() {
     let ns = support::unique("clear");
-    let a: DynamoDbDict<u32> = DynamoDbDict::builder(support::TABLE).namespace(format!("{ns}-a")).local().build().unwrap();
-    let b: DynamoDbDict<u32> = DynamoDbDict::builder(support::TABLE).namespace(format!("{ns}-b")).local().build().unwrap();
-    a.insert_many((0..60).map(|i| (format!("k{i}"), i))).unwrap();
-    b.insert_many((0..40).map(|i| (format!("k{i}"), i + 1000))).unwrap();
+    let a: DynamoDbDict<u32> = DynamoDbDict::builder(support::TABLE)
+        .namespace(format!("{ns}-a"))
+        .local()
+        .build()
+        .unwrap();
+    let b: DynamoDbDict<u32> = DynamoDbDict::builder(support::TABLE)
+        .namespace(format!("{ns}-b"))
+        .local()
+        .build()
+        .unwrap();
+    a.insert_many((0..60).map(|i| (format!("k{i}"), i)))
+        .unwrap();
+    b.insert_many((0..40).map(|i| (format!("k{i}"), i + 1000)))
+        .unwrap();
     // Same key, two namespaces, two values.
     assert_eq!(a.get("k1").unwrap(), Some(1));
     assert_eq!(b.get("k1").unwrap(), Some(1001));
@@ -217,8 +260,10 @@ fn clear_only_touches_its_namespace() {
 #[test]
 fn expired_items_read_as_absent_at_once() {
     let d: DynamoDbDict<String> = dict("ttl");
-    d.insert_with_ttl("short", &"gone soon".into(), Duration::from_secs(1)).unwrap();
-    d.insert_with_ttl("long", &"stays".into(), Duration::from_secs(3600)).unwrap();
+    d.insert_with_ttl("short", &"gone soon".into(), Duration::from_secs(1))
+        .unwrap();
+    d.insert_with_ttl("long", &"stays".into(), Duration::from_secs(3600))
+        .unwrap();
     d.set("forever", &"no ttl".into()).unwrap();
     assert_eq!(d.get("short").unwrap().as_deref(), Some("gone soon"));
     assert_eq!(d.len().unwrap(), 3);
@@ -227,11 +272,19 @@ fn expired_items_read_as_absent_at_once() {
     assert!(!d.contains_key("short").unwrap());
     assert_eq!(d.len().unwrap(), 2);
     let keys: HashSet<String> = d.keys().map(Result::unwrap).collect();
-    assert_eq!(keys, HashSet::from(["long".to_owned(), "forever".to_owned()]));
-    assert_eq!(d.get_many(&["short", "long"]).unwrap(), vec![None, Some("stays".into())]);
+    assert_eq!(
+        keys,
+        HashSet::from(["long".to_owned(), "forever".to_owned()])
+    );
+    assert_eq!(
+        d.get_many(&["short", "long"]).unwrap(),
+        vec![None, Some("stays".into())]
+    );
     // An expired key counts as missing for setdefault, insert and pop.
-    d.insert_with_ttl("again", &"old".into(), Duration::from_secs(1)).unwrap();
-    d.insert_with_ttl("popme", &"old".into(), Duration::from_secs(1)).unwrap();
+    d.insert_with_ttl("again", &"old".into(), Duration::from_secs(1))
+        .unwrap();
+    d.insert_with_ttl("popme", &"old".into(), Duration::from_secs(1))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(d.setdefault("short", "fresh".into()).unwrap(), "fresh");
     assert_eq!(d.insert("again", &"new".into()).unwrap(), None);
@@ -241,16 +294,26 @@ fn expired_items_read_as_absent_at_once() {
 
 #[test]
 fn default_ttl_applies_and_ttl_can_be_disabled() {
-    let d: DynamoDbDict<u8> = builder("default-ttl").default_ttl(Duration::from_secs(1)).build().unwrap();
+    let d: DynamoDbDict<u8> = builder("default-ttl")
+        .default_ttl(Duration::from_secs(1))
+        .build()
+        .unwrap();
     d.set("a", &1).unwrap();
     d.insert_many([("b", 2u8)]).unwrap();
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(d.len().unwrap(), 0);
 
     let table = support::unique("no-ttl");
-    let plain: DynamoDbDict<u8> = DynamoDbDict::builder(&table).ttl(false).local().build().unwrap();
+    let plain: DynamoDbDict<u8> = DynamoDbDict::builder(&table)
+        .ttl(false)
+        .local()
+        .build()
+        .unwrap();
     plain.set("a", &1).unwrap();
-    assert!(matches!(plain.insert_with_ttl("a", &1, Duration::from_secs(1)), Err(Error::Config(_))));
+    assert!(matches!(
+        plain.insert_with_ttl("a", &1, Duration::from_secs(1)),
+        Err(Error::Config(_))
+    ));
     assert_eq!(plain.setdefault("a", 2).unwrap(), 1);
     assert_eq!(plain.len().unwrap(), 1);
 }
@@ -266,13 +329,23 @@ fn every_serializer_round_trips_through_the_table() {
         Serializer::document().signed("secret", "salt"),
     ];
     #[cfg(feature = "compression")]
-    pipelines.push(Serializer::json().compressed(3).unwrap().signed("secret", "salt"));
+    pipelines.push(
+        Serializer::json()
+            .compressed(3)
+            .unwrap()
+            .signed("secret", "salt"),
+    );
     for s in pipelines {
         let id = s.id().to_owned();
         let d: DynamoDbDict<User> = builder("ser").serializer(s).build().unwrap();
-        d.insert_many((0..30).map(|i| (format!("u{i}"), user("x", i)))).unwrap();
+        d.insert_many((0..30).map(|i| (format!("u{i}"), user("x", i))))
+            .unwrap();
         assert_eq!(d.get("u7").unwrap(), Some(user("x", 7)), "{id}");
-        assert_eq!(d.setdefault("u7", user("y", 0)).unwrap(), user("x", 7), "{id}");
+        assert_eq!(
+            d.setdefault("u7", user("y", 0)).unwrap(),
+            user("x", 7),
+            "{id}"
+        );
         assert_eq!(d.values().count(), 30, "{id}");
         assert_eq!(d.pop("u7").unwrap(), Some(user("x", 7)), "{id}");
     }
@@ -280,14 +353,33 @@ fn every_serializer_round_trips_through_the_table() {
 
 #[test]
 fn documents_are_native_maps_in_the_table() {
-    let d: DynamoDbDict<User> = builder("doc").serializer(Serializer::document()).build().unwrap();
+    let d: DynamoDbDict<User> = builder("doc")
+        .serializer(Serializer::document())
+        .build()
+        .unwrap();
     d.set("alice", &user("alice", 30)).unwrap();
     let raw = Raw::new();
     let item = raw
-        .block(raw.client.get_item().table_name(support::TABLE).set_key(Some(std::collections::HashMap::from([
-            ("pk".to_owned(), dynamodict::aws_sdk_dynamodb::types::AttributeValue::S(format!("{}#{:x}", d.namespace(), dynamodict::layout::shard_of("alice", 8)))),
-            ("sk".to_owned(), dynamodict::aws_sdk_dynamodb::types::AttributeValue::S("alice".into())),
-        ]))).send())
+        .block(
+            raw.client
+                .get_item()
+                .table_name(support::TABLE)
+                .set_key(Some(std::collections::HashMap::from([
+                    (
+                        "pk".to_owned(),
+                        dynamodict::aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                            "{}#{:x}",
+                            d.namespace(),
+                            dynamodict::layout::shard_of("alice", 8)
+                        )),
+                    ),
+                    (
+                        "sk".to_owned(),
+                        dynamodict::aws_sdk_dynamodb::types::AttributeValue::S("alice".into()),
+                    ),
+                ])))
+                .send(),
+        )
         .unwrap()
         .item
         .expect("stored where the layout says");
@@ -303,11 +395,16 @@ fn clones_and_namespace_views_share_one_connection() {
     let clone = d.clone();
     clone.set("a", &1).unwrap();
     assert_eq!(d.get("a").unwrap(), Some(1));
-    let other: DynamoDbDict<String> = d.with_namespace(&format!("{}-other", d.namespace()), Serializer::json()).unwrap();
+    let other: DynamoDbDict<String> = d
+        .with_namespace(&format!("{}-other", d.namespace()), Serializer::json())
+        .unwrap();
     other.set("a", &"text".into()).unwrap();
     assert_eq!(other.get("a").unwrap().as_deref(), Some("text"));
     assert_eq!(d.get("a").unwrap(), Some(1));
-    assert!(matches!(d.with_namespace::<u8>("bad#ns", Serializer::bincode()), Err(Error::InvalidNamespace { .. })));
+    assert!(matches!(
+        d.with_namespace::<u8>("bad#ns", Serializer::bincode()),
+        Err(Error::InvalidNamespace { .. })
+    ));
     assert!(format!("{d:?}").contains(d.namespace()));
 }
 
@@ -315,18 +412,32 @@ fn clones_and_namespace_views_share_one_connection() {
 fn existing_sdk_config_and_client_can_be_reused() {
     let endpoint = support::endpoint();
     let raw = Raw::at(&endpoint);
-    let d: DynamoDbDict<u8> = DynamoDbDict::builder(support::TABLE).namespace(support::unique("client")).client(&raw.client).build().unwrap();
+    let d: DynamoDbDict<u8> = DynamoDbDict::builder(support::TABLE)
+        .namespace(support::unique("client"))
+        .client(&raw.client)
+        .build()
+        .unwrap();
     d.set("x", &1).unwrap();
     let sdk_config = raw.block(
         dynamodict::aws_config::defaults(dynamodict::aws_config::BehaviorVersion::latest())
             .region(dynamodict::aws_config::Region::new("eu-west-1"))
             .endpoint_url(&endpoint)
-            .credentials_provider(dynamodict::aws_sdk_dynamodb::config::Credentials::new("a", "b", None, None, "t"))
+            .credentials_provider(dynamodict::aws_sdk_dynamodb::config::Credentials::new(
+                "a", "b", None, None, "t",
+            ))
             .load(),
     );
-    let e: DynamoDbDict<u8> = DynamoDbDict::builder(support::TABLE).namespace(d.namespace()).sdk_config(&sdk_config).build().unwrap();
+    let e: DynamoDbDict<u8> = DynamoDbDict::builder(support::TABLE)
+        .namespace(d.namespace())
+        .sdk_config(&sdk_config)
+        .build()
+        .unwrap();
     assert_eq!(e.get("x").unwrap(), Some(1));
     // Plain endpoint_url: loopback gets dummy credentials and a region by itself.
-    let f: DynamoDbDict<u8> = DynamoDbDict::builder(support::TABLE).namespace(d.namespace()).endpoint_url(&endpoint).build().unwrap();
+    let f: DynamoDbDict<u8> = DynamoDbDict::builder(support::TABLE)
+        .namespace(d.namespace())
+        .endpoint_url(&endpoint)
+        .build()
+        .unwrap();
     assert_eq!(f.get("x").unwrap(), Some(1));
 }

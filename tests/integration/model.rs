@@ -109,10 +109,21 @@ fn eight_threads_leave_what_their_acknowledged_operations_imply() {
                     for i in 0..60u64 {
                         let k = format!("t{t}-{}", rng.u8(0..10));
                         match rng.u8(0..5) {
-                            0 => { assert_eq!(d.insert(&k, &i).unwrap(), model.insert(k, i)); }
-                            1 => { assert_eq!(d.pop(&k).unwrap(), model.remove(&k)); }
-                            2 => { assert_eq!(d.setdefault(&k, i).unwrap(), *model.entry(k).or_insert(i)); }
-                            3 => { assert_eq!(d.get(&k).unwrap(), model.get(&k).copied()); }
+                            0 => {
+                                assert_eq!(d.insert(&k, &i).unwrap(), model.insert(k, i));
+                            }
+                            1 => {
+                                assert_eq!(d.pop(&k).unwrap(), model.remove(&k));
+                            }
+                            2 => {
+                                assert_eq!(
+                                    d.setdefault(&k, i).unwrap(),
+                                    *model.entry(k).or_insert(i)
+                                );
+                            }
+                            3 => {
+                                assert_eq!(d.get(&k).unwrap(), model.get(&k).copied());
+                            }
                             _ => {
                                 let shared = format!("shared-{}", rng.u8(0..3));
                                 d.setdefault(&shared, t).unwrap();

@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
-use dynamodict::aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use dynamodict::aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
 use dynamodict::{DynamoDbDict, Error};
 
 use crate::support::{self, Raw};
@@ -25,9 +28,12 @@ fn partition_count(raw: &Raw, table: &str, pk: &str) -> i32 {
 #[test]
 fn writes_spread_across_all_shards_of_a_namespace() {
     let d: DynamoDbDict<u32> = crate::support::dict("spread");
-    d.insert_many((0..400).map(|i| (format!("key-{i}"), i))).unwrap();
+    d.insert_many((0..400).map(|i| (format!("key-{i}"), i)))
+        .unwrap();
     let raw = Raw::new();
-    let counts: Vec<i32> = (0..8).map(|s| partition_count(&raw, support::TABLE, &format!("{}#{s:x}", d.namespace()))).collect();
+    let counts: Vec<i32> = (0..8)
+        .map(|s| partition_count(&raw, support::TABLE, &format!("{}#{s:x}", d.namespace())))
+        .collect();
     assert_eq!(counts.iter().sum::<i32>(), 400, "{counts:?}");
     // No shard holds more than a fair share plus slack: no hot partition.
     assert!(counts.iter().all(|&c| (20..=80).contains(&c)), "{counts:?}");
@@ -38,10 +44,21 @@ fn writes_spread_across_all_shards_of_a_namespace() {
 #[test]
 fn listing_a_namespace_ignores_a_large_neighbour() {
     let ns = support::unique("neighbour");
-    let small: DynamoDbDict<u32> = DynamoDbDict::builder(support::TABLE).namespace(format!("{ns}-small")).local().build().unwrap();
-    let big: DynamoDbDict<u32> = DynamoDbDict::builder(support::TABLE).namespace(format!("{ns}-big")).local().build().unwrap();
-    big.insert_many((0..1500).map(|i| (format!("k{i}"), i))).unwrap();
-    small.insert_many((0..3).map(|i| (format!("k{i}"), i))).unwrap();
+    let small: DynamoDbDict<u32> = DynamoDbDict::builder(support::TABLE)
+        .namespace(format!("{ns}-small"))
+        .local()
+        .build()
+        .unwrap();
+    let big: DynamoDbDict<u32> = DynamoDbDict::builder(support::TABLE)
+        .namespace(format!("{ns}-big"))
+        .local()
+        .build()
+        .unwrap();
+    big.insert_many((0..1500).map(|i| (format!("k{i}"), i)))
+        .unwrap();
+    small
+        .insert_many((0..3).map(|i| (format!("k{i}"), i)))
+        .unwrap();
     let mut keys: Vec<String> = small.keys().map(Result::unwrap).collect();
     keys.sort();
     assert_eq!(keys, ["k0", "k1", "k2"]);
@@ -53,10 +70,18 @@ fn listing_a_namespace_ignores_a_large_neighbour() {
 #[test]
 fn layout_is_recorded_and_a_mismatch_is_refused() {
     let table = support::unique("layout");
-    let d: DynamoDbDict<u8> = DynamoDbDict::builder(&table).shards(4).local().build().unwrap();
+    let d: DynamoDbDict<u8> = DynamoDbDict::builder(&table)
+        .shards(4)
+        .local()
+        .build()
+        .unwrap();
     d.set("a", &1).unwrap();
     // Same shard count: fine, and the data is visible.
-    let again: DynamoDbDict<u8> = DynamoDbDict::builder(&table).shards(4).local().build().unwrap();
+    let again: DynamoDbDict<u8> = DynamoDbDict::builder(&table)
+        .shards(4)
+        .local()
+        .build()
+        .unwrap();
     assert_eq!(again.get("a").unwrap(), Some(1));
     // Another shard count would look for keys in the wrong partitions: refused.
     match DynamoDbDict::<u8>::builder(&table).local().build() {
@@ -68,7 +93,11 @@ fn layout_is_recorded_and_a_mismatch_is_refused() {
     }
     // Another TTL attribute than the table's DynamoDB TTL: refused too.
     assert!(matches!(
-        DynamoDbDict::<u8>::builder(&table).shards(4).ttl_attribute("expires_at").local().build(),
+        DynamoDbDict::<u8>::builder(&table)
+            .shards(4)
+            .ttl_attribute("expires_at")
+            .local()
+            .build(),
         Err(Error::LayoutMismatch { .. })
     ));
 }
@@ -82,17 +111,33 @@ fn a_table_with_a_foreign_key_schema_is_refused() {
             .create_table()
             .table_name(&table)
             .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(KeySchemaElement::builder().attribute_name("key").key_type(KeyType::Hash).build().unwrap())
-            .attribute_definitions(AttributeDefinition::builder().attribute_name("key").attribute_type(ScalarAttributeType::S).build().unwrap())
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("key")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("key")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
             .send(),
     )
     .unwrap();
     match DynamoDbDict::<u8>::builder(&table).local().build() {
-        Err(Error::LayoutMismatch { detail, .. }) => assert!(detail.contains("key (HASH)"), "{detail}"),
+        Err(Error::LayoutMismatch { detail, .. }) => {
+            assert!(detail.contains("key (HASH)"), "{detail}")
+        }
         other => panic!("{other:?}"),
     }
     // The foreign table was not modified: still no metadata item.
-    let items = raw.block(raw.client.scan().table_name(&table).send()).unwrap();
+    let items = raw
+        .block(raw.client.scan().table_name(&table).send())
+        .unwrap();
     assert_eq!(items.count, 0);
 }
 
@@ -101,14 +146,22 @@ fn creating_the_table_enables_ttl_and_writes_metadata() {
     let table = support::unique("created");
     let _d: DynamoDbDict<u8> = DynamoDbDict::builder(&table).local().build().unwrap();
     let raw = Raw::new();
-    let ttl = raw.block(raw.client.describe_time_to_live().table_name(&table).send()).unwrap();
+    let ttl = raw
+        .block(raw.client.describe_time_to_live().table_name(&table).send())
+        .unwrap();
     let desc = ttl.time_to_live_description.unwrap();
     assert_eq!(desc.attribute_name.as_deref(), Some("ttl"));
     let meta = raw
-        .block(raw.client.get_item().table_name(&table).set_key(Some(HashMap::from([
-            ("pk".to_owned(), AttributeValue::S("#meta".into())),
-            ("sk".to_owned(), AttributeValue::S("layout".into())),
-        ]))).send())
+        .block(
+            raw.client
+                .get_item()
+                .table_name(&table)
+                .set_key(Some(HashMap::from([
+                    ("pk".to_owned(), AttributeValue::S("#meta".into())),
+                    ("sk".to_owned(), AttributeValue::S("layout".into())),
+                ])))
+                .send(),
+        )
         .unwrap()
         .item
         .unwrap();

@@ -33,7 +33,9 @@ pub fn endpoint() -> String {
 
 /// A builder on the shared test table, in a fresh namespace.
 pub fn builder<V>(label: &str) -> DictBuilder<V> {
-    DynamoDbDict::builder(TABLE).namespace(unique(label)).local()
+    DynamoDbDict::builder(TABLE)
+        .namespace(unique(label))
+        .local()
 }
 
 /// A map on the shared test table, in a fresh namespace.
