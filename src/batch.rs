@@ -102,14 +102,23 @@ async fn write_one(core: &Core, mut pending: Vec<WriteRequest>) -> Result<()> {
     Ok(())
 }
 
-/// Reads the items of `keys` (distinct, already validated), `READ_BATCH` per request.
-/// Returns the items found, by key; expiry is not checked here.
-pub(crate) async fn get_all(core: &Core, keys: Vec<String>) -> Result<HashMap<String, Item>> {
-    let chunks: Vec<Vec<String>> = keys.chunks(READ_BATCH).map(<[String]>::to_vec).collect();
-    let found = stream::iter(chunks.into_iter().map(|chunk| get_one(core, chunk)))
-        .buffer_unordered(core.batch.concurrency)
-        .try_collect::<Vec<Vec<Item>>>()
-        .await?;
+/// Reads the items with the given primary keys (distinct), `READ_BATCH` per request, with an
+/// optional projection (expression and attribute names). Returns the items found, by sort key;
+/// expiry is not checked here.
+pub(crate) async fn get_items(
+    core: &Core,
+    keys: Vec<Item>,
+    projection: Option<(&'static str, &'static [(&'static str, &'static str)])>,
+) -> Result<HashMap<String, Item>> {
+    let chunks: Vec<Vec<Item>> = keys.chunks(READ_BATCH).map(<[Item]>::to_vec).collect();
+    let found = stream::iter(
+        chunks
+            .into_iter()
+            .map(|chunk| get_one(core, chunk, projection)),
+    )
+    .buffer_unordered(core.batch.concurrency)
+    .try_collect::<Vec<Vec<Item>>>()
+    .await?;
     Ok(found
         .into_iter()
         .flatten()
@@ -117,10 +126,13 @@ pub(crate) async fn get_all(core: &Core, keys: Vec<String>) -> Result<HashMap<St
         .collect())
 }
 
-async fn get_one(core: &Core, keys: Vec<String>) -> Result<Vec<Item>> {
+async fn get_one(
+    core: &Core,
+    mut pending: Vec<Item>,
+    projection: Option<(&'static str, &'static [(&'static str, &'static str)])>,
+) -> Result<Vec<Item>> {
     let table = core.layout.table.as_str();
-    let mut pending: Vec<Item> = keys.iter().map(|k| core.layout.item_key(k)).collect();
-    let mut found = Vec::with_capacity(keys.len());
+    let mut found = Vec::with_capacity(pending.len());
     let mut attempt = 0;
     while !pending.is_empty() {
         attempt += 1;
@@ -130,11 +142,16 @@ async fn get_one(core: &Core, keys: Vec<String>) -> Result<Vec<Item>> {
         if attempt > 1 {
             tokio::time::sleep(backoff(&core.batch, attempt - 1)).await;
         }
-        let request = KeysAndAttributes::builder()
+        let mut request = KeysAndAttributes::builder()
             .set_keys(Some(pending))
-            .consistent_read(core.consistent_reads)
-            .build()
-            .map_err(|e| Error::Config(e.to_string()))?;
+            .consistent_read(core.consistent_reads);
+        if let Some((expression, names)) = projection {
+            request = request.projection_expression(expression);
+            for (name, attr) in names {
+                request = request.expression_attribute_names(*name, *attr);
+            }
+        }
+        let request = request.build().map_err(|e| Error::Config(e.to_string()))?;
         let mut out = core
             .client()
             .batch_get_item()

@@ -237,6 +237,7 @@ pub struct DictBuilder<V> {
     shards: u16,
     serializer: Serializer,
     batch: BatchOptions,
+    max_value: Option<usize>,
     connection: ConnectionOptions,
     _value: PhantomData<fn() -> V>,
 }
@@ -253,6 +254,7 @@ impl<V> fmt::Debug for DictBuilder<V> {
             .field("shards", &self.shards)
             .field("serializer", &self.serializer)
             .field("batch", &self.batch)
+            .field("max_value", &self.max_value)
             .field("connection", &self.connection)
             .finish()
     }
@@ -270,6 +272,7 @@ impl<V> DictBuilder<V> {
             shards: layout::DEFAULT_SHARDS,
             serializer: Serializer::default(),
             batch: BatchOptions::default(),
+            max_value: Some(crate::chunks::DEFAULT_MAX_VALUE_BYTES),
             connection: ConnectionOptions::default(),
             _value: PhantomData,
         }
@@ -326,6 +329,25 @@ impl<V> DictBuilder<V> {
     /// The serializer pipeline (default [`Serializer::bincode`]).
     pub fn serializer(mut self, serializer: Serializer) -> Self {
         self.serializer = serializer;
+        self
+    }
+
+    /// Largest value, in encoded bytes (default 16 MiB). Values over DynamoDB's 400 KB item
+    /// limit are split across several items (see the [`layout`](crate::layout) docs); larger
+    /// than this they fail with [`Error::ItemTooLarge`]. At most 64 MiB.
+    pub fn max_value_size(mut self, bytes: usize) -> Self {
+        self.max_value = Some(bytes);
+        self
+    }
+
+    /// Turn large (chunked) values off: values over 400 KB fail with [`Error::ItemTooLarge`],
+    /// and batch writes and deletes skip the metadata read that finds the chunks of replaced
+    /// large values (about one extra request per 100 keys).
+    pub fn large_values(mut self, enabled: bool) -> Self {
+        self.max_value = enabled.then_some(
+            self.max_value
+                .unwrap_or(crate::chunks::DEFAULT_MAX_VALUE_BYTES),
+        );
         self
     }
 
@@ -425,6 +447,15 @@ impl<V> DictBuilder<V> {
                 "the TTL attribute name {attr:?} is empty or used by the layout"
             )));
         }
+        if self
+            .max_value
+            .is_some_and(|m| m > crate::serializer::MAX_DECODED_SIZE)
+        {
+            return Err(Error::Config(format!(
+                "max_value_size is at most {} bytes",
+                crate::serializer::MAX_DECODED_SIZE
+            )));
+        }
         if self.batch.concurrency == 0 || self.batch.max_attempts == 0 {
             return Err(Error::Config(
                 "batch concurrency and max_attempts must be at least 1".into(),
@@ -454,6 +485,7 @@ impl<V> DictBuilder<V> {
             consistent_reads: self.consistent_reads,
             default_ttl: self.default_ttl,
             batch: self.batch,
+            max_value: self.max_value,
         })))
     }
 }

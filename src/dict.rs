@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::batch::{self, Write};
+use crate::chunks::{self, Prepared};
 use crate::config::{BatchOptions, Connection, DictBuilder};
 use crate::error::sdk_error;
 use crate::item::{self, Item, build_item, expiry_after, is_live, now_secs, read_item};
@@ -33,7 +34,20 @@ pub(crate) struct Core {
     pub consistent_reads: bool,
     pub default_ttl: Option<Duration>,
     pub batch: BatchOptions,
+    /// Largest value; `None` turns large (chunked) values off.
+    pub max_value: Option<usize>,
 }
+
+/// Attributes the batch operations read first, to find the chunks of large values.
+const MANIFEST_PROJECTION: (&str, &[(&str, &str)]) = (
+    "#pk, #sk, #g, #n",
+    &[
+        ("#pk", PK),
+        ("#sk", layout::SK),
+        ("#g", chunks::GENERATION),
+        ("#n", chunks::COUNT),
+    ],
+);
 
 impl Core {
     pub(crate) fn client(&self) -> &Client {
@@ -58,14 +72,45 @@ impl Core {
         key: &str,
         value: &V,
         ttl: Option<Duration>,
-    ) -> Result<Item> {
+    ) -> Result<Prepared> {
         build_item(
             &self.layout,
             &self.serializer,
             key,
             value,
             self.expires_at(ttl),
+            self.max_value,
         )
+    }
+
+    /// Writes chunks; on failure removes what was written (best effort) and reports the error.
+    async fn write_chunks(&self, chunks: Vec<Item>) -> Result<Vec<Item>> {
+        let keys: Vec<Item> = chunks.iter().map(primary_key).collect();
+        let written = batch::write_all(self, chunks.into_iter().map(Write::Put).collect()).await;
+        match written {
+            Ok(()) => Ok(keys),
+            Err(err) => {
+                self.forget_chunks(keys).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Deletes chunks nobody points to (best effort: a failure leaves unreachable items that
+    /// `clear` removes).
+    async fn forget_chunks(&self, keys: Vec<Item>) {
+        let _ = batch::write_all(self, keys.into_iter().map(Write::Delete).collect()).await;
+    }
+
+    /// `key`'s item as stored (a manifest for a large value).
+    pub(crate) async fn get_item_public(&self, key: &str) -> Result<Option<Item>> {
+        self.get_item(key, None).await
+    }
+
+    /// Reads `key`'s current item, large values reassembled.
+    async fn get_current(&self, key: &str) -> Result<Option<Item>> {
+        let item = self.get_item(key, None).await?;
+        chunks::resolve_current(self, key, item, || self.get_item(key, None)).await
     }
 
     fn decode<V: DeserializeOwned>(&self, key: &str, item: Option<Item>) -> Result<Option<V>> {
@@ -84,21 +129,52 @@ impl Core {
         ))
     }
 
-    async fn put(&self, key: &str, item: Item, return_old: bool) -> Result<Option<Item>> {
+    /// Writes a prepared value; returns the old item (value reassembled when `return_old`).
+    async fn put(&self, key: &str, prepared: Prepared, return_old: bool) -> Result<Option<Item>> {
+        let (item, chunks) = prepared.into_parts();
+        let written = if chunks.is_empty() {
+            Vec::new()
+        } else {
+            self.write_chunks(chunks).await?
+        };
+        // With large values on, the old item is needed to find the chunks it leaves behind.
+        let want_old = return_old || self.max_value.is_some();
         let out = self
             .client()
             .put_item()
             .table_name(self.table())
             .set_item(Some(item))
-            .return_values(if return_old {
+            .return_values(if want_old {
                 ReturnValue::AllOld
             } else {
                 ReturnValue::None
             })
             .send()
-            .await
-            .map_err(|e| self.put_error(key, e))?;
-        Ok(out.attributes)
+            .await;
+        let old = match out {
+            Ok(out) => out.attributes,
+            Err(err) => {
+                self.forget_chunks(written).await;
+                return Err(self.put_error(key, err));
+            }
+        };
+        self.retire(key, old, return_old).await
+    }
+
+    /// Takes care of an item that was just replaced or deleted: reassembles its value if asked,
+    /// then deletes its chunks.
+    async fn retire(&self, key: &str, old: Option<Item>, reassemble: bool) -> Result<Option<Item>> {
+        let Some(old) = old else { return Ok(None) };
+        if !chunks::is_manifest(&old) {
+            return Ok(Some(old));
+        }
+        let value = if reassemble {
+            chunks::resolve_old(self, key, Some(old.clone())).await
+        } else {
+            Ok(Some(old.clone()))
+        };
+        chunks::delete_chunks(self, key, &old).await?;
+        value
     }
 
     fn put_error(
@@ -144,9 +220,15 @@ impl Core {
         Ok(out.item)
     }
 
-    /// Deletes `key`, returning the old item. With `guard_format`, an item written by another
-    /// serializer is not deleted; its old item is returned for the caller to report.
-    async fn delete(&self, key: &str, guard_format: bool) -> Result<Option<Item>> {
+    /// Deletes `key`, returning the old item (value reassembled when `reassemble`) and its
+    /// chunks removed. With `guard_format`, an item written by another serializer is not
+    /// deleted; it is returned as it is for the caller to report.
+    async fn delete(
+        &self,
+        key: &str,
+        guard_format: bool,
+        reassemble: bool,
+    ) -> Result<Option<Item>> {
         let mut request = self
             .client()
             .delete_item()
@@ -167,7 +249,7 @@ impl Core {
                 );
         }
         match request.send().await {
-            Ok(out) => Ok(out.attributes),
+            Ok(out) => self.retire(key, out.attributes, reassemble).await,
             Err(err) => {
                 if let Some(item) = err
                     .as_service_error()
@@ -184,12 +266,39 @@ impl Core {
         }
     }
 
-    async fn setdefault_item(&self, key: &str, item: Item) -> Result<Option<Item>> {
+    /// Stores `prepared` unless `key` holds a live value; returns that value's item if so.
+    async fn setdefault_item(&self, key: &str, prepared: Prepared) -> Result<Option<Item>> {
+        let (item, chunks) = prepared.into_parts();
+        let written = if chunks.is_empty() {
+            Vec::new()
+        } else {
+            self.write_chunks(chunks).await?
+        };
+        let stored = self.put_if_absent(key, item).await;
+        match stored {
+            // Stored; an expired item it replaced leaves its chunks to remove.
+            Ok(Ok(replaced)) => self.retire(key, replaced, false).await.map(|_| None),
+            Ok(Err(existing)) => {
+                self.forget_chunks(written).await;
+                chunks::resolve_current(self, key, Some(existing), || self.get_item(key, None))
+                    .await
+            }
+            Err(err) => {
+                self.forget_chunks(written).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// A conditional put: `Ok(replaced expired item)` when stored, `Err(live item)` when the
+    /// key is taken.
+    async fn put_if_absent(&self, key: &str, item: Item) -> Result<Result<Option<Item>, Item>> {
         let mut request = self
             .client()
             .put_item()
             .table_name(self.table())
             .set_item(Some(item))
+            .return_values(ReturnValue::AllOld)
             .expression_attribute_names("#pk", PK)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         request = match self.expiry_names() {
@@ -205,7 +314,7 @@ impl Core {
             None => request.condition_expression("attribute_not_exists(#pk)"),
         };
         match request.send().await {
-            Ok(_) => Ok(None),
+            Ok(out) => Ok(Ok(out.attributes)),
             Err(err) => {
                 let existing = err.as_service_error().and_then(|e| match e {
                     PutItemError::ConditionalCheckFailedException(c) => Some(c.item.clone()),
@@ -213,7 +322,7 @@ impl Core {
                 });
                 match existing {
                     // Present and live: the condition failed and handed us the stored item.
-                    Some(Some(item)) => Ok(Some(item)),
+                    Some(Some(item)) => Ok(Err(item)),
                     Some(None) => Err(Error::Service {
                         code: "ConditionalCheckFailedException".into(),
                         message: "the server did not return the existing item".into(),
@@ -226,7 +335,7 @@ impl Core {
 
     pub(crate) async fn query_page(
         &self,
-        shard: u16,
+        partition: String,
         projection: Projection,
         start: Option<Item>,
         limit: Option<i32>,
@@ -237,7 +346,7 @@ impl Core {
             .table_name(self.table())
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":pk", AttributeValue::S(self.layout.partition(shard)))
+            .expression_attribute_values(":pk", AttributeValue::S(partition))
             .consistent_read(self.consistent_reads)
             .set_exclusive_start_key(start)
             .set_limit(limit);
@@ -266,10 +375,10 @@ impl Core {
         Ok((out.items.unwrap_or_default(), out.last_evaluated_key, count))
     }
 
-    /// Every page of one shard, handed to `each` as it arrives.
+    /// Every page of one partition, handed to `each` as it arrives.
     async fn for_each_page<F, Fut>(
         &self,
-        shard: u16,
+        partition: String,
         projection: Projection,
         mut each: F,
     ) -> Result<()>
@@ -279,7 +388,9 @@ impl Core {
     {
         let mut start = None;
         loop {
-            let (items, next, count) = self.query_page(shard, projection, start, None).await?;
+            let (items, next, count) = self
+                .query_page(partition.clone(), projection, start, None)
+                .await?;
             each(items, count).await?;
             match next {
                 Some(next) => start = Some(next),
@@ -291,34 +402,122 @@ impl Core {
     async fn count(&self) -> Result<usize> {
         let per_shard = (0..self.layout.shards).map(|shard| async move {
             let mut total = 0usize;
-            self.for_each_page(shard, Projection::Count, |_, count| {
-                total += count;
-                async { Ok(()) }
-            })
+            self.for_each_page(
+                self.layout.partition(shard),
+                Projection::Count,
+                |_, count| {
+                    total += count;
+                    async { Ok(()) }
+                },
+            )
             .await?;
             Ok::<_, Error>(total)
         });
         Ok(try_join_all(per_shard).await?.into_iter().sum())
     }
 
+    /// Deletes every item of the namespace's partitions and chunk partitions.
     async fn clear(&self) -> Result<()> {
-        let per_shard = (0..self.layout.shards).map(|shard| {
-            self.for_each_page(
-                shard,
-                Projection::KeysIncludingExpired,
-                move |items, _| async move {
-                    let deletes = items
-                        .into_iter()
-                        .filter_map(|item| {
-                            item::key_of(&item).map(|k| Write::Delete(self.layout.item_key(k)))
-                        })
-                        .collect();
-                    batch::write_all(self, deletes).await
-                },
-            )
+        let partitions = (0..self.layout.shards).flat_map(|shard| {
+            [
+                self.layout.partition(shard),
+                chunks::shard_chunk_partition(&self.layout, shard),
+            ]
         });
-        try_join_all(per_shard).await.map(|_| ())
+        let per_partition = partitions.map(|partition| {
+            self.for_each_page(partition, Projection::KeysIncludingExpired, |items, _| {
+                batch::write_all(self, items.into_iter().map(Write::Delete).collect())
+            })
+        });
+        try_join_all(per_partition).await.map(|_| ())
     }
+
+    /// The items of `keys` as far as needed to find their chunks (large values only).
+    async fn manifests(&self, keys: &[String]) -> Result<Vec<(String, Item)>> {
+        if self.max_value.is_none() || keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = batch::get_items(
+            self,
+            keys.iter().map(|k| self.layout.item_key(k)).collect(),
+            Some(MANIFEST_PROJECTION),
+        )
+        .await?;
+        Ok(found
+            .into_iter()
+            .filter(|(_, item)| chunks::is_manifest(item))
+            .collect())
+    }
+
+    async fn delete_chunks_of(&self, manifests: Vec<(String, Item)>) -> Result<()> {
+        let writes = manifests
+            .iter()
+            .flat_map(|(key, item)| chunks::chunk_keys(&self.layout, key, item))
+            .map(Write::Delete)
+            .collect();
+        batch::write_all(self, writes).await
+    }
+
+    /// Batch write of prepared values (distinct keys), chunks first, old chunks removed after.
+    async fn put_many(&self, entries: Vec<(String, Prepared)>) -> Result<()> {
+        let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
+        let old = self.manifests(&keys).await?;
+        let mut items = Vec::with_capacity(entries.len());
+        let mut chunks = Vec::new();
+        for (_, prepared) in entries {
+            let (item, c) = prepared.into_parts();
+            items.push(Write::Put(item));
+            chunks.extend(c);
+        }
+        let written = if chunks.is_empty() {
+            Vec::new()
+        } else {
+            self.write_chunks(chunks).await?
+        };
+        if let Err(err) = batch::write_all(self, items).await {
+            self.forget_chunks(written).await;
+            return Err(err);
+        }
+        self.delete_chunks_of(old).await
+    }
+
+    async fn delete_many(&self, keys: Vec<String>) -> Result<()> {
+        let old = self.manifests(&keys).await?;
+        let writes = keys
+            .iter()
+            .map(|k| Write::Delete(self.layout.item_key(k)))
+            .collect();
+        batch::write_all(self, writes).await?;
+        self.delete_chunks_of(old).await
+    }
+
+    /// Reads many keys (distinct), large values reassembled.
+    async fn get_many(&self, keys: Vec<String>) -> Result<HashMap<String, Item>> {
+        let found = batch::get_items(
+            self,
+            keys.iter().map(|k| self.layout.item_key(k)).collect(),
+            None,
+        )
+        .await?;
+        let resolved = try_join_all(found.into_iter().map(|(key, item)| async move {
+            let item = if chunks::is_manifest(&item) {
+                chunks::resolve_current(self, &key, Some(item), || self.get_item(&key, None))
+                    .await?
+            } else {
+                Some(item)
+            };
+            Ok::<_, Error>(item.map(|i| (key, i)))
+        }))
+        .await?;
+        Ok(resolved.into_iter().flatten().collect())
+    }
+}
+
+fn primary_key(item: &Item) -> Item {
+    item.iter()
+        .filter(|(k, _)| *k == PK || *k == layout::SK)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// A persistent, typed, dictionary-style map stored in a DynamoDB table, with a blocking API.
@@ -418,6 +617,7 @@ impl<V> DynamoDbDict<V> {
             consistent_reads: self.core.consistent_reads,
             default_ttl: self.core.default_ttl,
             batch: self.core.batch,
+            max_value: self.core.max_value,
         })))
     }
 }
@@ -439,7 +639,7 @@ impl<V: Serialize + DeserializeOwned> DynamoDbDict<V> {
     pub fn get(&self, key: &str) -> Result<Option<V>> {
         layout::validate_key(key)?;
         let core = &self.core;
-        let item = core.run(core.get_item(key, None))?;
+        let item = core.run(core.get_current(key))?;
         core.decode(key, item)
     }
 
@@ -501,7 +701,7 @@ impl<V: Serialize + DeserializeOwned> DynamoDbDict<V> {
     pub fn remove(&self, key: &str) -> Result<bool> {
         layout::validate_key(key)?;
         let core = &self.core;
-        let old = core.run(core.delete(key, false))?;
+        let old = core.run(core.delete(key, false, false))?;
         Ok(old.is_some_and(|i| is_live(&i, &core.layout, now_secs())))
     }
 
@@ -513,7 +713,7 @@ impl<V: Serialize + DeserializeOwned> DynamoDbDict<V> {
         let core = &self.core;
         // A refused (other-serializer) delete hands back the item, which decodes to
         // `SerializerMismatch`: reported, nothing lost.
-        let old = core.run(core.delete(key, true))?;
+        let old = core.run(core.delete(key, true, true))?;
         core.decode(key, old)
     }
 
@@ -563,21 +763,20 @@ impl<V: Serialize + DeserializeOwned> DynamoDbDict<V> {
         entries: impl IntoIterator<Item = (K, V)>,
     ) -> Result<()> {
         let core = &self.core;
-        let mut by_key: HashMap<String, Item> = HashMap::new();
+        let mut by_key: HashMap<String, Prepared> = HashMap::new();
         let mut order = Vec::new();
         for (key, value) in entries {
             let key = key.as_ref();
-            let item = core.item(key, &value, None)?;
-            if by_key.insert(key.to_owned(), item).is_none() {
+            let prepared = core.item(key, &value, None)?;
+            if by_key.insert(key.to_owned(), prepared).is_none() {
                 order.push(key.to_owned());
             }
         }
-        let writes = order
+        let entries = order
             .into_iter()
-            .filter_map(|k| by_key.remove(&k))
-            .map(Write::Put)
+            .filter_map(|k| by_key.remove(&k).map(|p| (k, p)))
             .collect();
-        core.run(batch::write_all(core, writes))
+        core.run(core.put_many(entries))
     }
 
     /// Same as [`insert_many`](Self::insert_many) (named after Python's `dict.update`).
@@ -590,7 +789,7 @@ impl<V: Serialize + DeserializeOwned> DynamoDbDict<V> {
     pub fn get_many<K: AsRef<str>>(&self, keys: &[K]) -> Result<Vec<Option<V>>> {
         let distinct = dedupe(keys.iter().map(AsRef::as_ref))?;
         let core = &self.core;
-        let found = core.run(batch::get_all(core, distinct))?;
+        let found = core.run(core.get_many(distinct))?;
         let now = now_secs();
         keys.iter()
             .map(|k| {
@@ -609,11 +808,7 @@ impl<V: Serialize + DeserializeOwned> DynamoDbDict<V> {
         let keys: Vec<K> = keys.into_iter().collect();
         let distinct = dedupe(keys.iter().map(AsRef::as_ref))?;
         let core = &self.core;
-        let writes = distinct
-            .iter()
-            .map(|k| Write::Delete(core.layout.item_key(k)))
-            .collect();
-        core.run(batch::write_all(core, writes))
+        core.run(core.delete_many(distinct))
     }
 
     /// Deletes every item of this namespace (other namespaces are untouched), expired ones too.

@@ -8,8 +8,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::chunks::{self, Prepared};
 use crate::layout::{self, FORMAT, Layout, MAX_ITEM_BYTES, PK, SIGNATURE, SK, VALUE};
-use crate::serializer::{Encoded, Serializer, attribute_size};
+use crate::serializer::{Encoded, Serializer, attribute_size, canonical_bytes};
 use crate::{Error, Result};
 
 /// A DynamoDB item.
@@ -46,14 +47,16 @@ pub(crate) fn is_live(item: &Item, layout: &Layout, now: u64) -> bool {
     expiry_of(item, layout).is_none_or(|at| at > now)
 }
 
-/// Encodes `value` into a complete item for `key`, checking the item size limit.
+/// Encodes `value` into the item(s) for `key`: one item, or with `max_value` set and the value
+/// over the item limit, a manifest and its chunks (see [`crate::chunks`]).
 pub(crate) fn build_item<V: Serialize + ?Sized>(
     layout: &Layout,
     serializer: &Serializer,
     key: &str,
     value: &V,
     expires_at: Option<u64>,
-) -> Result<Item> {
+    max_value: Option<usize>,
+) -> Result<Prepared> {
     layout::validate_key(key)?;
     let encoded = serializer.dumps(key, value)?;
     let mut item = layout.item_key(key);
@@ -62,39 +65,60 @@ pub(crate) fn build_item<V: Serialize + ?Sized>(
         + key.len()
         + layout.namespace.len()
         + 3
-        + VALUE.len()
-        + encoded.stored_size()
         + FORMAT.len()
         + serializer.id().len();
-    match encoded {
-        Encoded::Bytes(bytes) => {
-            item.insert(VALUE.to_owned(), AttributeValue::B(Blob::new(bytes)));
-        }
-        Encoded::Document { value, signature } => {
-            item.insert(VALUE.to_owned(), value);
-            if let Some(sig) = signature {
-                size += SIGNATURE.len();
-                item.insert(SIGNATURE.to_owned(), AttributeValue::B(Blob::new(sig)));
-            }
-        }
-    }
     item.insert(
         FORMAT.to_owned(),
         AttributeValue::S(serializer.id().to_owned()),
     );
-    if let (Some(attr), Some(at)) = (layout.ttl_attribute.as_deref(), expires_at) {
-        let n = at.to_string();
-        size += attr.len() + attribute_size(&AttributeValue::N(n.clone()));
-        item.insert(attr.to_owned(), AttributeValue::N(n));
+    let ttl = match (layout.ttl_attribute.as_deref(), expires_at) {
+        (Some(attr), Some(at)) => {
+            let n = AttributeValue::N(at.to_string());
+            size += attr.len() + attribute_size(&n);
+            item.insert(attr.to_owned(), n.clone());
+            Some((attr, n))
+        }
+        _ => None,
+    };
+    let inline_size = size + VALUE.len() + encoded.stored_size() + SIGNATURE.len();
+    if inline_size <= MAX_ITEM_BYTES {
+        match encoded {
+            Encoded::Bytes(bytes) => {
+                item.insert(VALUE.to_owned(), AttributeValue::B(Blob::new(bytes)));
+            }
+            Encoded::Document { value, signature } => {
+                item.insert(VALUE.to_owned(), value);
+                if let Some(sig) = signature {
+                    item.insert(SIGNATURE.to_owned(), AttributeValue::B(Blob::new(sig)));
+                }
+            }
+        }
+        return Ok(Prepared::Inline(item));
     }
-    if size > MAX_ITEM_BYTES {
+    let Some(max) = max_value else {
         return Err(Error::ItemTooLarge {
             key: key.to_owned(),
-            size,
+            size: inline_size,
             max: MAX_ITEM_BYTES,
         });
+    };
+    let payload = match encoded {
+        Encoded::Bytes(bytes) => bytes,
+        Encoded::Document { value, signature } => {
+            if let Some(sig) = signature {
+                item.insert(SIGNATURE.to_owned(), AttributeValue::B(Blob::new(sig)));
+            }
+            canonical_bytes(&value)
+        }
+    };
+    if payload.len() > max {
+        return Err(Error::ItemTooLarge {
+            key: key.to_owned(),
+            size: payload.len(),
+            max,
+        });
     }
-    Ok(item)
+    Ok(chunks::split(layout, key, item, &payload, ttl))
 }
 
 /// Decodes a stored item read from `key`. `None` when it has expired.
@@ -168,7 +192,9 @@ mod tests {
     #[test]
     fn round_trip_and_expiry() {
         let (l, s) = (layout(), Serializer::bincode());
-        let item = build_item(&l, &s, "k", &42u32, Some(100)).unwrap();
+        let (item, _) = build_item(&l, &s, "k", &42u32, Some(100), None)
+            .unwrap()
+            .into_parts();
         assert_eq!(
             read_item::<u32>(&l, &s, "k", item.clone(), 99).unwrap(),
             Some(42)
@@ -186,7 +212,9 @@ mod tests {
     #[test]
     fn other_serializer_is_reported() {
         let l = layout();
-        let item = build_item(&l, &Serializer::json(), "k", &1u8, None).unwrap();
+        let (item, _) = build_item(&l, &Serializer::json(), "k", &1u8, None, None)
+            .unwrap()
+            .into_parts();
         let err = read_item::<u8>(&l, &Serializer::bincode(), "k", item, 0).unwrap_err();
         assert!(
             matches!(err, Error::SerializerMismatch { ref found, .. } if found == "json"),
@@ -195,21 +223,29 @@ mod tests {
     }
 
     #[test]
-    fn oversized_items_are_refused() {
+    fn oversized_items_are_refused_or_chunked() {
         let l = layout();
-        let big = vec![0u8; MAX_ITEM_BYTES];
-        let err = build_item(
-            &l,
-            &Serializer::bincode(),
-            "k",
-            &serde_bytes_like(big),
-            None,
-        )
-        .unwrap_err();
-        assert!(matches!(err, Error::ItemTooLarge { ref key, .. } if key == "k"));
-    }
-
-    fn serde_bytes_like(v: Vec<u8>) -> String {
-        String::from_utf8(v).unwrap_or_default()
+        let big = "x".repeat(MAX_ITEM_BYTES);
+        let s = Serializer::bincode();
+        let err = build_item(&l, &s, "k", &big, None, None).err().unwrap();
+        assert!(
+            matches!(err, Error::ItemTooLarge { ref key, max: MAX_ITEM_BYTES, .. } if key == "k")
+        );
+        let Prepared::Chunked { manifest, chunks } =
+            build_item(&l, &s, "k", &big, Some(9), Some(1 << 20)).unwrap()
+        else {
+            panic!("expected chunks")
+        };
+        assert_eq!(chunks.len(), 2);
+        assert!(manifest.get(VALUE).is_none() && manifest.contains_key("g"));
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.get("ttl") == Some(&AttributeValue::N("9".into())))
+        );
+        let err = build_item(&l, &s, "k", &"y".repeat(2 << 20), None, Some(1 << 20))
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::ItemTooLarge { max: 1048576, .. }));
     }
 }

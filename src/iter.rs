@@ -17,6 +17,7 @@ use std::sync::Arc;
 use futures_util::future::try_join_all;
 use serde::de::DeserializeOwned;
 
+use crate::chunks::{is_manifest, resolve_current};
 use crate::dict::Core;
 use crate::item::{Item, key_of, now_secs, read_item};
 use crate::{Error, Result};
@@ -90,11 +91,14 @@ impl Pager {
         let n = self.cursors.len().min(self.core.batch.concurrency);
         let core = &self.core;
         let projection = self.projection;
-        let requests = self
-            .cursors
-            .iter()
-            .take(n)
-            .map(|c| core.query_page(c.shard, projection, c.start.clone(), None));
+        let requests = self.cursors.iter().take(n).map(|c| {
+            core.query_page(
+                core.layout.partition(c.shard),
+                projection,
+                c.start.clone(),
+                None,
+            )
+        });
         let pages = core.run(try_join_all(requests))?;
         for (mut cursor, (items, next, _)) in self
             .cursors
@@ -186,6 +190,19 @@ impl<V: DeserializeOwned> Iterator for Items<V> {
                 Err(e) => return Some(Err(e)),
             };
             let core = &self.pager.core;
+            let item = if is_manifest(&item) {
+                let resolved = core.run(resolve_current(core, &key, Some(item), || {
+                    core.get_item_public(&key)
+                }));
+                match resolved {
+                    Ok(Some(item)) => item,
+                    // Deleted since it was listed.
+                    Ok(None) => continue,
+                    Err(e) => return Some(Err(e)),
+                }
+            } else {
+                item
+            };
             match read_item(&core.layout, &core.serializer, &key, item, now_secs()) {
                 Ok(Some(value)) => return Some(Ok((key, value))),
                 // Expired since the server filtered it.

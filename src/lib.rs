@@ -23,6 +23,7 @@
 
 mod batch;
 mod bridge;
+mod chunks;
 mod config;
 mod dict;
 pub mod error;

@@ -544,6 +544,130 @@ pub(crate) fn canonical_bytes(value: &AttributeValue) -> Vec<u8> {
     out
 }
 
+/// Deepest nesting [`from_canonical_bytes`] accepts: hostile data cannot overflow the stack.
+const MAX_CANONICAL_DEPTH: usize = 64;
+
+/// Parses what [`canonical_bytes`] produced (used for documents too large for one item, which
+/// are stored as canonical bytes split across chunks). Every length is checked against the
+/// input, so corrupt input is an error, never a panic or a large allocation.
+pub(crate) fn from_canonical_bytes(bytes: &[u8]) -> std::result::Result<AttributeValue, String> {
+    struct Reader<'a> {
+        rest: &'a [u8],
+    }
+    impl<'a> Reader<'a> {
+        fn field(&mut self) -> std::result::Result<(u8, &'a [u8]), String> {
+            if self.rest.len() < 9 {
+                return Err("truncated field header".into());
+            }
+            let tag = self.rest[0];
+            let mut len = [0u8; 8];
+            len.copy_from_slice(&self.rest[1..9]);
+            let len = usize::try_from(u64::from_be_bytes(len)).map_err(|_| "length overflow")?;
+            let body = self
+                .rest
+                .get(9..9usize.saturating_add(len))
+                .ok_or("field longer than the data")?;
+            self.rest = &self.rest[9 + len..];
+            Ok((tag, body))
+        }
+        fn count(&mut self, expected: u8) -> std::result::Result<usize, String> {
+            let (tag, body) = self.field()?;
+            if tag != expected || body.len() != 8 {
+                return Err(format!("expected a count tagged {:?}", expected as char));
+            }
+            let mut n = [0u8; 8];
+            n.copy_from_slice(body);
+            // Each element takes at least one 9-byte header: a count beyond that is corrupt.
+            let n = usize::try_from(u64::from_be_bytes(n)).map_err(|_| "count overflow")?;
+            if n > self.rest.len() / 9 {
+                return Err("count larger than the data".into());
+            }
+            Ok(n)
+        }
+        fn text(&mut self, expected: u8) -> std::result::Result<String, String> {
+            let (tag, body) = self.field()?;
+            if tag != expected {
+                return Err(format!("expected a field tagged {:?}", expected as char));
+            }
+            String::from_utf8(body.to_vec()).map_err(|_| "invalid UTF-8".into())
+        }
+        fn value(&mut self, depth: usize) -> std::result::Result<AttributeValue, String> {
+            if depth > MAX_CANONICAL_DEPTH {
+                return Err("document nested too deeply".into());
+            }
+            let Some(&tag) = self.rest.first() else {
+                return Err("missing value".into());
+            };
+            let utf8 =
+                |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| "invalid UTF-8".to_string());
+            Ok(match tag {
+                b's' => {
+                    let n = self.count(b's')?;
+                    AttributeValue::Ss(
+                        (0..n)
+                            .map(|_| self.text(b'S'))
+                            .collect::<std::result::Result<_, _>>()?,
+                    )
+                }
+                b'n' => {
+                    let n = self.count(b'n')?;
+                    AttributeValue::Ns(
+                        (0..n)
+                            .map(|_| self.text(b'N'))
+                            .collect::<std::result::Result<_, _>>()?,
+                    )
+                }
+                b'b' => {
+                    let n = self.count(b'b')?;
+                    let mut items = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        let (t, body) = self.field()?;
+                        if t != b'B' {
+                            return Err("expected binary set element".into());
+                        }
+                        items.push(aws_sdk_dynamodb::primitives::Blob::new(body));
+                    }
+                    AttributeValue::Bs(items)
+                }
+                b'L' => {
+                    let n = self.count(b'L')?;
+                    let mut items = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        items.push(self.value(depth + 1)?);
+                    }
+                    AttributeValue::L(items)
+                }
+                b'M' => {
+                    let n = self.count(b'M')?;
+                    let mut map = std::collections::HashMap::with_capacity(n);
+                    for _ in 0..n {
+                        let k = self.text(b'k')?;
+                        map.insert(k, self.value(depth + 1)?);
+                    }
+                    AttributeValue::M(map)
+                }
+                _ => {
+                    let (tag, body) = self.field()?;
+                    match tag {
+                        b'B' => AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(body)),
+                        b'S' => AttributeValue::S(utf8(body)?),
+                        b'N' => AttributeValue::N(utf8(body)?),
+                        b'T' => AttributeValue::Bool(body.first() == Some(&1)),
+                        b'0' => AttributeValue::Null(true),
+                        other => return Err(format!("unknown tag {other}")),
+                    }
+                }
+            })
+        }
+    }
+    let mut reader = Reader { rest: bytes };
+    let value = reader.value(0)?;
+    if !reader.rest.is_empty() {
+        return Err("trailing bytes after the document".into());
+    }
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -742,6 +866,47 @@ mod tests {
         );
         m.insert("a".to_owned(), AttributeValue::S("1".into()));
         assert_ne!(canonical_bytes(&a), canonical_bytes(&AttributeValue::M(m)));
+    }
+
+    #[test]
+    fn canonical_bytes_parse_back() {
+        let value = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(serde_json::json!({
+            "s": "text", "n": 1.5, "b": true, "null": null, "list": [1, "two", [3]],
+            "map": {"nested": {"deep": "yes"}}
+        }))
+        .unwrap();
+        let bytes = canonical_bytes(&value);
+        assert_eq!(from_canonical_bytes(&bytes).unwrap(), value);
+        let sets = AttributeValue::M(std::collections::HashMap::from([
+            (
+                "ss".to_owned(),
+                AttributeValue::Ss(vec!["a".into(), "b".into()]),
+            ),
+            ("ns".to_owned(), AttributeValue::Ns(vec!["1".into()])),
+            (
+                "bs".to_owned(),
+                AttributeValue::Bs(vec![aws_sdk_dynamodb::primitives::Blob::new(vec![1u8, 2])]),
+            ),
+            (
+                "bin".to_owned(),
+                AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(vec![0u8; 3])),
+            ),
+        ]));
+        assert_eq!(from_canonical_bytes(&canonical_bytes(&sets)).unwrap(), sets);
+        // Every truncation and a few corruptions are errors, not panics.
+        for cut in 0..bytes.len() {
+            assert!(from_canonical_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut huge_count = vec![b'L'];
+        huge_count.extend_from_slice(&8u64.to_be_bytes());
+        huge_count.extend_from_slice(&u64::MAX.to_be_bytes());
+        assert!(from_canonical_bytes(&huge_count).is_err());
+        // Deep nesting is refused before the stack runs out.
+        let mut deep = AttributeValue::S("x".into());
+        for _ in 0..200 {
+            deep = AttributeValue::L(vec![deep]);
+        }
+        assert!(from_canonical_bytes(&canonical_bytes(&deep)).is_err());
     }
 
     #[cfg(feature = "compression")]

@@ -1,0 +1,187 @@
+//! Values larger than one DynamoDB item: split across items, never half-visible, cleaned up.
+
+use std::time::Duration;
+
+use dynamodict::aws_sdk_dynamodb::types::{AttributeValue, Select};
+use dynamodict::{DynamoDbDict, Error, Serializer};
+
+use crate::support::{Raw, builder};
+
+fn blob(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// Items in the namespace's chunk partitions (what large values leave in the table).
+fn chunk_items<V>(d: &DynamoDbDict<V>) -> i32 {
+    let raw = Raw::new();
+    let mut total = 0;
+    for s in 0..8 {
+        let mut start = None;
+        loop {
+            let page = raw
+                .block(
+                    raw.client
+                        .query()
+                        .table_name(d.table())
+                        .key_condition_expression("pk = :p")
+                        .expression_attribute_values(
+                            ":p",
+                            AttributeValue::S(format!("{}#{s:x}#c", d.namespace())),
+                        )
+                        .select(Select::Count)
+                        .set_exclusive_start_key(start)
+                        .send(),
+                )
+                .unwrap();
+            total += page.count;
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn three_megabyte_values_round_trip_through_every_operation() {
+    let d: DynamoDbDict<serde_bytes::ByteBuf> = builder("large").build().unwrap();
+    let a = serde_bytes::ByteBuf::from(blob(1, 3 * 1024 * 1024));
+    let b = serde_bytes::ByteBuf::from(blob(2, 1024 * 1024 + 17));
+    assert_eq!(d.insert("big", &a).unwrap(), None);
+    assert_eq!(d.get("big").unwrap().as_ref(), Some(&a));
+    assert!(chunk_items(&d) >= 9);
+    // Replacing returns the old large value and removes its chunks.
+    assert_eq!(d.insert("big", &b).unwrap().as_ref(), Some(&a));
+    assert_eq!(chunk_items(&d), 3);
+    assert_eq!(d.setdefault("big", a.clone()).unwrap(), b);
+    assert_eq!(d.setdefault("other", a.clone()).unwrap(), a);
+    assert_eq!(d.len().unwrap(), 2, "chunks are not entries");
+    let got = d.get_many(&["big", "other", "none"]).unwrap();
+    assert_eq!(got, vec![Some(b.clone()), Some(a.clone()), None]);
+    let mut values: Vec<usize> = d.values().map(|v| v.unwrap().len()).collect();
+    values.sort();
+    assert_eq!(values, vec![b.len(), a.len()]);
+    assert_eq!(d.pop("other").unwrap().as_ref(), Some(&a));
+    assert!(d.remove("big").unwrap());
+    assert_eq!(chunk_items(&d), 0, "nothing left behind");
+    assert_eq!(d.get("big").unwrap(), None);
+}
+
+#[test]
+fn batch_writes_and_deletes_clean_up_chunks() {
+    let d: DynamoDbDict<serde_bytes::ByteBuf> = builder("large-batch").build().unwrap();
+    let big = |s| serde_bytes::ByteBuf::from(blob(s, 900 * 1024));
+    d.insert_many((0..4u8).map(|i| (format!("k{i}"), big(i))))
+        .unwrap();
+    assert_eq!(d.get("k3").unwrap(), Some(big(3)));
+    assert_eq!(chunk_items(&d), 12);
+    // Overwrite two with small values in a batch: their chunks go.
+    d.insert_many([
+        ("k0", serde_bytes::ByteBuf::from(vec![0u8])),
+        ("k1", serde_bytes::ByteBuf::from(vec![1u8])),
+    ])
+    .unwrap();
+    assert_eq!(chunk_items(&d), 6);
+    d.bulk_delete(["k2", "missing"]).unwrap();
+    assert_eq!(chunk_items(&d), 3);
+    d.clear().unwrap();
+    assert_eq!(chunk_items(&d), 0);
+    assert_eq!(d.len().unwrap(), 0);
+}
+
+#[test]
+fn large_documents_and_signed_values() {
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Doc {
+        title: String,
+        lines: Vec<String>,
+    }
+    let doc = Doc {
+        title: "big".into(),
+        lines: (0..20_000)
+            .map(|i| format!("line number {i} of a long document"))
+            .collect(),
+    };
+    for serializer in [
+        Serializer::document(),
+        Serializer::document().signed("k", "s"),
+        Serializer::json().signed("k", "s"),
+    ] {
+        let d: DynamoDbDict<Doc> = builder("large-doc").serializer(serializer).build().unwrap();
+        d.set("doc", &doc).unwrap();
+        assert_eq!(d.get("doc").unwrap().as_ref(), Some(&doc));
+        assert_eq!(d.pop("doc").unwrap().as_ref(), Some(&doc));
+        assert_eq!(chunk_items(&d), 0);
+    }
+}
+
+#[test]
+fn a_reader_never_sees_a_half_written_value() {
+    let d: DynamoDbDict<serde_bytes::ByteBuf> = builder("large-race").build().unwrap();
+    let a = serde_bytes::ByteBuf::from(blob(7, 1200 * 1024));
+    let b = serde_bytes::ByteBuf::from(blob(9, 800 * 1024));
+    d.set("k", &a).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let v = d.get("k").unwrap().expect("always present");
+                assert!(v == a || v == b, "a torn value of {} bytes", v.len());
+                reads += 1;
+            }
+            reads
+        });
+        for i in 0..12 {
+            d.set("k", if i % 2 == 0 { &b } else { &a }).unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0);
+    });
+    assert_eq!(chunk_items(&d), 4, "only the last value's chunks remain");
+}
+
+#[test]
+fn limits_are_clear_errors() {
+    let d: DynamoDbDict<serde_bytes::ByteBuf> = builder("large-limit")
+        .max_value_size(2 * 1024 * 1024)
+        .build()
+        .unwrap();
+    let too_big = serde_bytes::ByteBuf::from(vec![0u8; 3 * 1024 * 1024]);
+    match d.set("k", &too_big) {
+        Err(Error::ItemTooLarge { key, size, max }) => {
+            assert_eq!(key, "k");
+            assert!(size > max && max == 2 * 1024 * 1024);
+        }
+        other => panic!("{other:?}"),
+    }
+    let off: DynamoDbDict<serde_bytes::ByteBuf> =
+        builder("large-off").large_values(false).build().unwrap();
+    let r = off.set("k", &serde_bytes::ByteBuf::from(vec![0u8; 500 * 1024]));
+    assert!(
+        matches!(r, Err(Error::ItemTooLarge { max: 409600, .. })),
+        "{r:?}"
+    );
+    assert!(matches!(
+        builder::<u8>("x").max_value_size(1 << 30).build(),
+        Err(Error::Config(_))
+    ));
+    assert_eq!(chunk_items(&d) + chunk_items(&off), 0);
+}
+
+#[test]
+fn expiring_large_values_expire_with_their_chunks_marked() {
+    let d: DynamoDbDict<serde_bytes::ByteBuf> = builder("large-ttl").build().unwrap();
+    d.insert_with_ttl(
+        "k",
+        &serde_bytes::ByteBuf::from(vec![1u8; 600 * 1024]),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    assert!(d.get("k").unwrap().is_some());
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(d.get("k").unwrap(), None);
+}
