@@ -44,6 +44,11 @@ pub use serializer::{Encoded, Format, Serializer, Signer, Stage};
 pub use aws_config;
 pub use aws_sdk_dynamodb;
 
+/// The README's code blocks, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(test)]
 mod send_sync {
     fn assert_send_sync<T: Send + Sync + Clone>() {}
