@@ -62,29 +62,28 @@ fn bad_names_are_refused_before_connecting() {
 
 #[test]
 fn oversized_values_fail_and_are_never_skipped() {
-    let d: DynamoDbDict<Vec<u8>> = dict("big");
-    d.set("k", &vec![1, 2, 3]).unwrap();
-    let big = vec![7u8; 500 * 1024];
-    match d.insert("k", &big) {
-        Err(Error::ItemTooLarge { key, size, max }) => {
-            assert_eq!(key, "k");
-            assert!(size > max);
+    // Over the configured maximum (16 MiB by default), and over 400 KB with large values off.
+    let default: DynamoDbDict<serde_bytes::ByteBuf> = dict("big");
+    let small: DynamoDbDict<serde_bytes::ByteBuf> = builder("big-off").large_values(false).build().unwrap();
+    for (d, size) in [(&default, 17 * 1024 * 1024), (&small, 500 * 1024)] {
+        let big = serde_bytes::ByteBuf::from(vec![7u8; size]);
+        d.set("k", &serde_bytes::ByteBuf::from(vec![1, 2, 3])).unwrap();
+        match d.insert("k", &big) {
+            Err(Error::ItemTooLarge { key, size, max }) => {
+                assert_eq!(key, "k");
+                assert!(size > max);
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
+        assert!(matches!(d.set("k", &big), Err(Error::ItemTooLarge { .. })));
+        assert!(matches!(d.setdefault("new", big.clone()), Err(Error::ItemTooLarge { .. })));
+        let batch = [("a", serde_bytes::ByteBuf::from(vec![1u8])), ("b", big)];
+        assert!(matches!(d.insert_many(batch), Err(Error::ItemTooLarge { .. })));
+        // Nothing was lost or half-written.
+        assert_eq!(d.get("k").unwrap().map(|b| b.into_vec()), Some(vec![1, 2, 3]));
+        assert_eq!(d.get("a").unwrap(), None);
+        assert_eq!(d.len().unwrap(), 1);
     }
-    assert!(matches!(d.set("k", &big), Err(Error::ItemTooLarge { .. })));
-    assert!(matches!(
-        d.setdefault("new", big.clone()),
-        Err(Error::ItemTooLarge { .. })
-    ));
-    assert!(matches!(
-        d.insert_many([("a", vec![1u8]), ("b", big)]),
-        Err(Error::ItemTooLarge { .. })
-    ));
-    // Nothing was lost or half-written.
-    assert_eq!(d.get("k").unwrap(), Some(vec![1, 2, 3]));
-    assert_eq!(d.get("a").unwrap(), None);
-    assert_eq!(d.len().unwrap(), 1);
 }
 
 #[test]
