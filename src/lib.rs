@@ -8,6 +8,8 @@
 //! - [`serializer`]: the pluggable pipeline that turns values into items (bincode, JSON, native
 //!   DynamoDB documents, HMAC signing, zstd compression, your own stages).
 //! - [`layout`]: how keys and namespaces map onto the table.
+//! - [`cache`]: [`DynamoDbCache`], HTTP response bookkeeping on top of the map (requests-cache's
+//!   `DynamoDbCache` API: `save_response`, `get_response`, `create_key`, `delete`, `filter`, ...).
 //!
 //! ```
 //! use dynamodict::DynamoDbDict;
@@ -23,6 +25,7 @@
 
 mod batch;
 mod bridge;
+pub mod cache;
 mod chunks;
 mod config;
 mod dict;
@@ -34,6 +37,7 @@ pub mod layout;
 pub mod local;
 pub mod serializer;
 
+pub use cache::DynamoDbCache;
 pub use config::{BatchOptions, DictBuilder, Timeouts};
 pub use dict::DynamoDbDict;
 pub use error::{Error, Result};
