@@ -64,10 +64,12 @@ fn bad_names_are_refused_before_connecting() {
 fn oversized_values_fail_and_are_never_skipped() {
     // Over the configured maximum (16 MiB by default), and over 400 KB with large values off.
     let default: DynamoDbDict<serde_bytes::ByteBuf> = dict("big");
-    let small: DynamoDbDict<serde_bytes::ByteBuf> = builder("big-off").large_values(false).build().unwrap();
+    let small: DynamoDbDict<serde_bytes::ByteBuf> =
+        builder("big-off").large_values(false).build().unwrap();
     for (d, size) in [(&default, 17 * 1024 * 1024), (&small, 500 * 1024)] {
         let big = serde_bytes::ByteBuf::from(vec![7u8; size]);
-        d.set("k", &serde_bytes::ByteBuf::from(vec![1, 2, 3])).unwrap();
+        d.set("k", &serde_bytes::ByteBuf::from(vec![1, 2, 3]))
+            .unwrap();
         match d.insert("k", &big) {
             Err(Error::ItemTooLarge { key, size, max }) => {
                 assert_eq!(key, "k");
@@ -76,11 +78,20 @@ fn oversized_values_fail_and_are_never_skipped() {
             other => panic!("{other:?}"),
         }
         assert!(matches!(d.set("k", &big), Err(Error::ItemTooLarge { .. })));
-        assert!(matches!(d.setdefault("new", big.clone()), Err(Error::ItemTooLarge { .. })));
+        assert!(matches!(
+            d.setdefault("new", big.clone()),
+            Err(Error::ItemTooLarge { .. })
+        ));
         let batch = [("a", serde_bytes::ByteBuf::from(vec![1u8])), ("b", big)];
-        assert!(matches!(d.insert_many(batch), Err(Error::ItemTooLarge { .. })));
+        assert!(matches!(
+            d.insert_many(batch),
+            Err(Error::ItemTooLarge { .. })
+        ));
         // Nothing was lost or half-written.
-        assert_eq!(d.get("k").unwrap().map(|b| b.into_vec()), Some(vec![1, 2, 3]));
+        assert_eq!(
+            d.get("k").unwrap().map(|b| b.into_vec()),
+            Some(vec![1, 2, 3])
+        );
         assert_eq!(d.get("a").unwrap(), None);
         assert_eq!(d.len().unwrap(), 1);
     }

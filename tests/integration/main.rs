@@ -3,7 +3,10 @@
 mod support;
 
 mod bridge;
+mod cache;
 mod errors;
+mod faults;
+mod large;
 mod map;
 mod model;
 mod table;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dynamodict::aws_sdk_dynamodb::Client;
@@ -73,4 +75,18 @@ impl Raw {
     pub fn block<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }
+}
+
+/// Runs one test of this very binary (normally an `#[ignore]`d helper) in a child process,
+/// with `envs` set and `DYNAMODICT_ENDPOINT` pointing at this process's DynamoDB Local (so the
+/// child never starts a server of its own), and returns what it printed and how it ended.
+pub fn run_child(test: &str, envs: &[(&str, String)]) -> std::process::Output {
+    let exe = std::env::current_exe().expect("the path of the test binary");
+    std::process::Command::new(exe)
+        .args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(dynamodict::local::ENDPOINT_ENV, endpoint())
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("starting the child test process")
 }
