@@ -1110,6 +1110,35 @@ fn http_error(message: String) -> Error {
     }
 }
 
+/// Conversion from `reqwest`'s blocking client (cargo feature `reqwest`).
+#[cfg(feature = "reqwest")]
+impl CachedResponse {
+    /// Reads a [`reqwest::blocking::Response`] (consuming its body) into a `CachedResponse`.
+    /// `request` is the request that was sent (reqwest does not keep it); the final URL after
+    /// redirects is taken from the response.
+    ///
+    /// # Errors
+    /// [`Error::Connection`] when reading the body fails.
+    pub fn from_reqwest(
+        request: impl Into<CachedRequest>,
+        response: reqwest::blocking::Response,
+    ) -> Result<Self> {
+        let status = response.status();
+        let version = response.version();
+        let url = response.url().to_string();
+        let headers = Headers::from(response.headers());
+        let body = response.bytes().map_err(|e| Error::Connection {
+            message: format!("reading the response body failed: {e}"),
+        })?;
+        let mut http_response = http::Response::new(body.to_vec());
+        *http_response.status_mut() = status;
+        *http_response.version_mut() = version;
+        let mut cached = Self::from_http(http_response, request, url);
+        cached.headers = headers;
+        Ok(cached)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -570,3 +570,30 @@ fn http_crate_responses_round_trip() {
     assert_eq!(back.headers().get_all("set-cookie").iter().count(), 2);
     assert_eq!(back.body(), br#"{"ok":true}"#);
 }
+
+/// A real HTTP exchange over loopback with `reqwest::blocking`, saved and read back.
+#[cfg(feature = "reqwest")]
+#[test]
+fn reqwest_blocking_responses_are_cached() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf).unwrap();
+        let body = "hello from a real server";
+        write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Test: yes\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    });
+    let url = format!("http://127.0.0.1:{port}/hello?b=2&a=1");
+    let response = reqwest::blocking::Client::new().get(&url).send().unwrap();
+    let cached = CachedResponse::from_reqwest(get(&url), response).unwrap();
+    server.join().unwrap();
+    assert_eq!(cached.status, 200);
+    assert_eq!(cached.headers.get_str("x-test"), Some("yes"));
+    let cache = builder().build().unwrap();
+    let key = cache.save_response(&cached, None, None).unwrap().unwrap();
+    let back = cache.get_response(&key).unwrap().unwrap();
+    assert_eq!(back.body, b"hello from a real server");
+    assert_eq!(back.url, url);
+}
