@@ -144,7 +144,7 @@ pub enum Error {
 
     // ---- service -------------------------------------------------------------------------------
     /// The call did not complete within the configured timeout.
-    #[error("DynamoDB did not answer within the timeout ({})", fmt_timeout(.timeout))]
+    #[error("DynamoDB did not answer within {}", fmt_timeout(.timeout))]
     Timeout {
         /// The timeout that expired, when known.
         timeout: Option<Duration>,
@@ -192,8 +192,8 @@ pub enum Error {
 
 fn fmt_timeout(timeout: &Option<Duration>) -> String {
     match timeout {
-        Some(t) => format!("{t:?}"),
-        None => "unknown".to_owned(),
+        Some(t) => format!("the timeout ({t:?})"),
+        None => "the configured timeouts".to_owned(),
     }
 }
 
