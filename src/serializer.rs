@@ -289,8 +289,11 @@ impl Serializer {
                 match format {
                     Format::Bincode => {
                         let config = bincode::config::standard().with_limit::<MAX_DECODED_SIZE>();
-                        let (value, used) = bincode::serde::decode_from_slice(&bytes, config)
-                            .map_err(|e| de_err(e.to_string()))?;
+                        // The borrowing decoder copies byte strings straight out of `bytes`
+                        // (the owned one zero-fills a buffer first); `V` owns its data anyway.
+                        let (value, used) =
+                            bincode::serde::borrow_decode_from_slice(&bytes, config)
+                                .map_err(|e| de_err(e.to_string()))?;
                         if used != bytes.len() {
                             return Err(de_err(format!(
                                 "{} trailing bytes after the value",
