@@ -76,17 +76,9 @@ pub(crate) async fn write_all(core: &Core, writes: Vec<Write>) -> Result<()> {
         .await
 }
 
-async fn write_one(core: &Core, mut pending: Vec<WriteRequest>) -> Result<()> {
+async fn write_one(core: &Core, pending: Vec<WriteRequest>) -> Result<()> {
     let table = core.layout.table.as_str();
-    let mut attempt = 0;
-    while !pending.is_empty() {
-        attempt += 1;
-        if attempt > core.batch.max_attempts {
-            return Err(gave_up("writes", pending.len(), core.batch.max_attempts));
-        }
-        if attempt > 1 {
-            tokio::time::sleep(backoff(&core.batch, attempt - 1)).await;
-        }
+    drain(core, "writes", pending, |pending| async move {
         let out = core
             .client()
             .batch_write_item()
@@ -94,12 +86,43 @@ async fn write_one(core: &Core, mut pending: Vec<WriteRequest>) -> Result<()> {
             .send()
             .await
             .map_err(|e| sdk_error(e, table))?;
-        pending = out
+        let unprocessed = out
             .unprocessed_items
             .and_then(|mut m| m.remove(table))
             .unwrap_or_default();
+        Ok((unprocessed, Vec::new()))
+    })
+    .await
+    .map(|_| ())
+}
+
+/// Sends `pending` until DynamoDB hands nothing back unprocessed, backing off between attempts.
+/// `send` returns the unprocessed part and the items found; all items found are returned.
+async fn drain<T, F, Fut>(
+    core: &Core,
+    what: &str,
+    mut pending: Vec<T>,
+    mut send: F,
+) -> Result<Vec<Item>>
+where
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Vec<Item>)>>,
+{
+    let mut found = Vec::new();
+    let mut attempt = 0;
+    while !pending.is_empty() {
+        attempt += 1;
+        if attempt > core.batch.max_attempts {
+            return Err(gave_up(what, pending.len(), core.batch.max_attempts));
+        }
+        if attempt > 1 {
+            tokio::time::sleep(backoff(&core.batch, attempt - 1)).await;
+        }
+        let (unprocessed, items) = send(pending).await?;
+        found.extend(items);
+        pending = unprocessed;
     }
-    Ok(())
+    Ok(found)
 }
 
 /// Reads the items with the given primary keys (distinct), `READ_BATCH` per request, with an
@@ -128,20 +151,11 @@ pub(crate) async fn get_items(
 
 async fn get_one(
     core: &Core,
-    mut pending: Vec<Item>,
+    pending: Vec<Item>,
     projection: Option<(&'static str, &'static [(&'static str, &'static str)])>,
 ) -> Result<Vec<Item>> {
     let table = core.layout.table.as_str();
-    let mut found = Vec::with_capacity(pending.len());
-    let mut attempt = 0;
-    while !pending.is_empty() {
-        attempt += 1;
-        if attempt > core.batch.max_attempts {
-            return Err(gave_up("reads", pending.len(), core.batch.max_attempts));
-        }
-        if attempt > 1 {
-            tokio::time::sleep(backoff(&core.batch, attempt - 1)).await;
-        }
+    drain(core, "reads", pending, |pending| async move {
         let mut request = KeysAndAttributes::builder()
             .set_keys(Some(pending))
             .consistent_read(core.consistent_reads);
@@ -159,16 +173,22 @@ async fn get_one(
             .send()
             .await
             .map_err(|e| sdk_error(e, table))?;
-        if let Some(items) = out.responses.as_mut().and_then(|r| r.remove(table)) {
-            found.extend(items.into_iter().filter(|i| i.contains_key(SK)));
-        }
-        pending = out
+        let found = out
+            .responses
+            .as_mut()
+            .and_then(|r| r.remove(table))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| i.contains_key(SK))
+            .collect();
+        let unprocessed = out
             .unprocessed_keys
             .and_then(|mut m| m.remove(table))
             .map(|k| k.keys)
             .unwrap_or_default();
-    }
-    Ok(found)
+        Ok((unprocessed, found))
+    })
+    .await
 }
 
 #[cfg(test)]
