@@ -77,16 +77,29 @@ impl Raw {
     }
 }
 
-/// Runs one test of this very binary (normally an `#[ignore]`d helper) in a child process,
-/// with `envs` set and `DYNAMODICT_ENDPOINT` pointing at this process's DynamoDB Local (so the
-/// child never starts a server of its own), and returns what it printed and how it ended.
-pub fn run_child(test: &str, envs: &[(&str, String)]) -> std::process::Output {
+/// A command that runs one test of this very binary (normally an `#[ignore]`d helper) in a
+/// child process, with `envs` set and `DYNAMODICT_ENDPOINT` pointing at this process's DynamoDB
+/// Local (so the child never starts a server of its own).
+pub fn child_command(test: &str, envs: &[(&str, String)]) -> std::process::Command {
     let exe = std::env::current_exe().expect("the path of the test binary");
-    std::process::Command::new(exe)
-        .args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+    let mut command = std::process::Command::new(exe);
+    command
+        .args([
+            test,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(dynamodict::local::ENDPOINT_ENV, endpoint())
         .envs(envs.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::null())
+        .stdin(std::process::Stdio::null());
+    command
+}
+
+/// Runs [`child_command`] to completion and returns what it printed and how it ended.
+pub fn run_child(test: &str, envs: &[(&str, String)]) -> std::process::Output {
+    child_command(test, envs)
         .output()
         .expect("starting the child test process")
 }
