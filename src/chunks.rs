@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::batch::{self, Write};
 use crate::dict::Core;
 use crate::item::Item;
-use crate::layout::{FORMAT, Layout, PK, SK, VALUE};
+use crate::layout::{FORMAT, Layout, PK, SIGNATURE, SK, VALUE};
 use crate::serializer::{Format, from_canonical_bytes};
 use crate::{Error, Result};
 
@@ -186,7 +186,15 @@ async fn assemble(core: &Core, key: &str, item: &mut Item) -> Result<bool> {
         )));
     }
     let value = match core.serializer.format() {
-        Format::Document => from_canonical_bytes(&payload).map_err(corrupt)?,
+        Format::Document => {
+            let signature = match item.get(SIGNATURE) {
+                Some(AttributeValue::B(b)) => Some(b.as_ref()),
+                _ => None,
+            };
+            core.serializer
+                .verify_document_bytes(key, &payload, signature)?;
+            from_canonical_bytes(&payload).map_err(corrupt)?
+        }
         _ => AttributeValue::B(Blob::new(payload)),
     };
     item.insert(VALUE.to_owned(), value);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::retry::{RetryConfig, RetryPartition};
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 
@@ -203,7 +203,13 @@ impl ConnectionOptions {
         if let Some(credentials) = self.credentials {
             builder = builder.credentials_provider(SharedCredentialsProvider::new(credentials));
         }
-        let config = builder.timeout_config(timeouts).retry_config(retry).build();
+        // Each connection gets its own retry token bucket: the SDK's default is one bucket per
+        // process and region, so one map's failures could switch off retries for every other.
+        let config = builder
+            .timeout_config(timeouts)
+            .retry_config(retry)
+            .retry_partition(RetryPartition::custom("dynamodict").build())
+            .build();
         if config.region().is_none() {
             return Err(Error::Config(
                 "no AWS region is configured: set AWS_REGION, a profile region, or call `.region(..)`"

@@ -6,6 +6,10 @@
 //! missing table, ...), and data that cannot be decoded names the key it was read from.
 //!
 //! No variant ever carries a credential, a secret key or a signature.
+//!
+//! A transient error ([`Error::is_transient`]) from a write does not prove that nothing was
+//! written: the request may have reached DynamoDB and only the answer been lost, and a batch
+//! may have applied some of its requests. Repeating the call is safe.
 
 use std::time::Duration;
 

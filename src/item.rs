@@ -33,18 +33,18 @@ pub(crate) fn expiry_after(ttl: Duration) -> u64 {
     at.as_secs() + u64::from(at.subsec_nanos() > 0)
 }
 
-/// The expiry recorded in an item, if any.
-pub(crate) fn expiry_of(item: &Item, layout: &Layout) -> Option<u64> {
-    let attr = layout.ttl_attribute.as_deref()?;
-    match item.get(attr) {
-        Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
-        _ => None,
-    }
-}
-
-/// Whether an item exists and has not expired.
+/// Whether an item has not expired, judged exactly as the server-side filter
+/// `attribute_not_exists(ttl) OR ttl > :now` judges it (so `get` and listing always agree):
+/// no expiry attribute is live; a number is compared with now; any other type is expired.
 pub(crate) fn is_live(item: &Item, layout: &Layout, now: u64) -> bool {
-    expiry_of(item, layout).is_none_or(|at| at > now)
+    let Some(attr) = layout.ttl_attribute.as_deref() else {
+        return true;
+    };
+    match item.get(attr) {
+        None => true,
+        Some(AttributeValue::N(n)) => n.parse::<f64>().is_ok_and(|at| at > now as f64),
+        Some(_) => false,
+    }
 }
 
 /// Encodes `value` into the item(s) for `key`: one item, or with `max_value` set and the value
@@ -200,6 +200,20 @@ mod tests {
             Some(42)
         );
         assert_eq!(read_item::<u32>(&l, &s, "k", item, 100).unwrap(), None);
+    }
+
+    #[test]
+    fn odd_expiry_values_are_judged_like_the_server_filter() {
+        let l = layout();
+        let with = |v: AttributeValue| HashMap::from([("ttl".to_owned(), v)]);
+        assert!(is_live(&HashMap::new(), &l, 100));
+        assert!(is_live(&with(AttributeValue::N("101".into())), &l, 100));
+        assert!(is_live(&with(AttributeValue::N("1e30".into())), &l, 100));
+        assert!(!is_live(&with(AttributeValue::N("100".into())), &l, 100));
+        assert!(!is_live(&with(AttributeValue::N("-5".into())), &l, 100));
+        assert!(!is_live(&with(AttributeValue::N("1.5".into())), &l, 100));
+        assert!(!is_live(&with(AttributeValue::S("x".into())), &l, 100));
+        assert!(!is_live(&with(AttributeValue::Null(true)), &l, 100));
     }
 
     #[test]

@@ -312,6 +312,27 @@ impl Serializer {
     }
 }
 
+impl Serializer {
+    /// For a signed document stored as canonical bytes (a large value split across items):
+    /// checks the signature over those exact bytes before they are parsed.
+    pub(crate) fn verify_document_bytes(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        signature: Option<&[u8]>,
+    ) -> Result<()> {
+        match &self.document_signer {
+            Some(signer) => {
+                let sig = signature.ok_or_else(|| Error::BadSignature {
+                    key: key.to_owned(),
+                })?;
+                signer.verify_parts(key, bytes, sig)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Signs values with HMAC-SHA256 so that tampered values are rejected.

@@ -353,3 +353,79 @@ fn debug_and_display_never_print_secrets() {
     let err = d.get("").unwrap_err();
     assert!(!format!("{err} {err:?}").contains(secret));
 }
+
+#[test]
+fn get_and_listing_agree_on_odd_expiry_values() {
+    let d: DynamoDbDict<u8> = dict("odd-ttl");
+    d.set("plain", &1).unwrap();
+    let raw = Raw::new();
+    let odd = [
+        ("negative", AttributeValue::N("-5".into())),
+        ("fraction", AttributeValue::N("1.5".into())),
+        ("text", AttributeValue::S("x".into())),
+        ("far-future", AttributeValue::N("99999999999".into())),
+        ("null", AttributeValue::Null(true)),
+    ];
+    let template = {
+        let key = std::collections::HashMap::from([
+            (
+                "pk".to_owned(),
+                AttributeValue::S(format!(
+                    "{}#{:x}",
+                    d.namespace(),
+                    dynamodict::layout::shard_of("plain", 8)
+                )),
+            ),
+            ("sk".to_owned(), AttributeValue::S("plain".into())),
+        ]);
+        raw.block(
+            raw.client
+                .get_item()
+                .table_name(support::TABLE)
+                .set_key(Some(key))
+                .send(),
+        )
+        .unwrap()
+        .item
+        .unwrap()
+    };
+    for (name, ttl) in odd {
+        let mut item = template.clone();
+        item.insert(
+            "pk".into(),
+            AttributeValue::S(format!(
+                "{}#{:x}",
+                d.namespace(),
+                dynamodict::layout::shard_of(name, 8)
+            )),
+        );
+        item.insert("sk".into(), AttributeValue::S(name.into()));
+        item.insert("ttl".into(), ttl);
+        raw.block(
+            raw.client
+                .put_item()
+                .table_name(support::TABLE)
+                .set_item(Some(item))
+                .send(),
+        )
+        .unwrap();
+    }
+    let mut listed: Vec<String> = d.keys().map(Result::unwrap).collect();
+    listed.sort();
+    let mut readable: Vec<String> = [
+        "plain",
+        "negative",
+        "fraction",
+        "text",
+        "far-future",
+        "null",
+    ]
+    .into_iter()
+    .filter(|k| d.get(k).unwrap().is_some())
+    .map(str::to_owned)
+    .collect();
+    readable.sort();
+    assert_eq!(listed, readable);
+    assert_eq!(listed, ["far-future", "plain"]);
+    assert_eq!(d.len().unwrap(), 2);
+}
