@@ -339,7 +339,7 @@ impl<V> DictBuilder<V> {
     }
 
     /// Largest value, in encoded bytes (default 16 MiB). Values over DynamoDB's 400 KB item
-    /// limit are split across several items (see the [`layout`](crate::layout) docs); larger
+    /// limit are split across several items (see the [`crate::layout`] docs); larger
     /// than this they fail with [`Error::ItemTooLarge`]. At most 64 MiB.
     pub fn max_value_size(mut self, bytes: usize) -> Self {
         self.max_value = Some(bytes);

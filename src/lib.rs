@@ -28,6 +28,7 @@ mod bridge;
 pub mod cache;
 mod chunks;
 mod config;
+mod depth;
 mod dict;
 pub mod error;
 mod item;

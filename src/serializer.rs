@@ -40,7 +40,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
-use crate::{Error, Result};
+use crate::{Error, Result, depth};
 
 /// The largest value, in bytes, that any decoder in this module will produce: a length field in
 /// corrupt or hostile data can never make it allocate more than this.
@@ -291,9 +291,22 @@ impl Serializer {
                         let config = bincode::config::standard().with_limit::<MAX_DECODED_SIZE>();
                         // The borrowing decoder copies byte strings straight out of `bytes`
                         // (the owned one zero-fills a buffer first); `V` owns its data anyway.
-                        let (value, used) =
-                            bincode::serde::borrow_decode_from_slice(&bytes, config)
-                                .map_err(|e| de_err(e.to_string()))?;
+                        // bincode has no recursion limit, so its deserializer is wrapped in a
+                        // depth limit: hostile nesting is an error, not a stack overflow.
+                        // (`seed_decode_from_slice` is `BorrowedSerdeDecoder::from_slice` and
+                        // `as_deserializer`, handing the deserializer to the seed, that also
+                        // reports the bytes read.)
+                        let (value, used) = bincode::serde::seed_decode_from_slice(
+                            depth::Limited::<V>::new(),
+                            &bytes,
+                            config,
+                        )
+                        .map_err(|e| match e {
+                            bincode::error::DecodeError::OtherString(m) if m == depth::TOO_DEEP => {
+                                de_err(m)
+                            }
+                            e => de_err(e.to_string()),
+                        })?;
                         if used != bytes.len() {
                             return Err(de_err(format!(
                                 "{} trailing bytes after the value",

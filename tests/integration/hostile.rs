@@ -556,13 +556,7 @@ const CHILD_ENV: &str = "DYNAMODICT_HOSTILE_CHILD";
 
 /// Decodes deeply nested hostile input in a child process, so that a stack overflow (which
 /// aborts the whole process rather than panicking) fails this test instead of the test binary.
-///
-/// Known bug, so ignored until fixed (run it with `--ignored`): bincode 2 has no recursion
-/// limit, so `Serializer::bincode().loads::<Tree>` of 300 000 bytes `01 01 01 ..` overflows
-/// the stack and aborts the process. JSON (serde_json's limit of 128) and documents (DynamoDB's
-/// 32 levels, the canonical reader's 64) are fine.
 #[test]
-#[ignore = "known bug: bincode decoding has no depth limit (stack overflow); see the doc comment"]
 fn deeply_nested_input_is_an_error_not_a_crash() {
     let out = support::run_child(
         "hostile::child_decode_deep_nesting",
