@@ -492,6 +492,7 @@ impl<V> DictBuilder<V> {
             default_ttl: self.default_ttl,
             batch: self.batch,
             max_value: self.max_value,
+            large_seen: std::sync::atomic::AtomicBool::new(false),
         })))
     }
 }

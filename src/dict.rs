@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -36,6 +37,9 @@ pub(crate) struct Core {
     pub batch: BatchOptions,
     /// Largest value; `None` turns large (chunked) values off.
     pub max_value: Option<usize>,
+    /// Whether this namespace is known to have held a large value (see
+    /// [`Core::may_have_large_values`]).
+    pub large_seen: AtomicBool,
 }
 
 /// Attributes the batch operations read first, to find the chunks of large values.
@@ -83,8 +87,56 @@ impl Core {
         )
     }
 
+    /// The marker item recording that a namespace has held a large value.
+    fn large_marker(&self) -> Item {
+        HashMap::from([
+            (PK.to_owned(), AttributeValue::S(layout::META_PK.to_owned())),
+            (
+                layout::SK.to_owned(),
+                AttributeValue::S(format!("large#{}", self.layout.namespace)),
+            ),
+        ])
+    }
+
+    /// Whether the namespace may hold large values, so that batch writes and deletes must read
+    /// the old items first to find their chunks. A marker item is written before the
+    /// namespace's first chunk, so until it exists the (costly) read is skipped; once seen, the
+    /// answer is cached.
+    async fn may_have_large_values(&self) -> Result<bool> {
+        if self.max_value.is_none() {
+            return Ok(false);
+        }
+        if self.large_seen.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(self.large_marker()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error(e, self.table()))?;
+        let seen = out.item.is_some();
+        if seen {
+            self.large_seen.store(true, Ordering::Relaxed);
+        }
+        Ok(seen)
+    }
+
     /// Writes chunks; on failure removes what was written (best effort) and reports the error.
     async fn write_chunks(&self, chunks: Vec<Item>) -> Result<Vec<Item>> {
+        if !self.large_seen.load(Ordering::Relaxed) {
+            self.client()
+                .put_item()
+                .table_name(self.table())
+                .set_item(Some(self.large_marker()))
+                .send()
+                .await
+                .map_err(|e| sdk_error(e, self.table()))?;
+            self.large_seen.store(true, Ordering::Relaxed);
+        }
         let keys: Vec<Item> = chunks.iter().map(primary_key).collect();
         let written = batch::write_all(self, chunks.into_iter().map(Write::Put).collect()).await;
         match written {
@@ -434,7 +486,7 @@ impl Core {
 
     /// The items of `keys` as far as needed to find their chunks (large values only).
     async fn manifests(&self, keys: &[String]) -> Result<Vec<(String, Item)>> {
-        if self.max_value.is_none() || keys.is_empty() {
+        if keys.is_empty() || !self.may_have_large_values().await? {
             return Ok(Vec::new());
         }
         let found = batch::get_items(
@@ -618,6 +670,7 @@ impl<V> DynamoDbDict<V> {
             default_ttl: self.core.default_ttl,
             batch: self.core.batch,
             max_value: self.core.max_value,
+            large_seen: AtomicBool::new(false),
         })))
     }
 }

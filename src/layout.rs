@@ -58,7 +58,8 @@ pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 /// Longest namespace name, in bytes.
 pub const MAX_NAMESPACE_BYTES: usize = 255;
 
-const META_PK: &str = "#meta";
+/// Partition key of the table's metadata items (layout, namespaces holding large values).
+pub(crate) const META_PK: &str = "#meta";
 const META_SK: &str = "layout";
 const LAYOUT_VERSION: &str = "1";
 

@@ -185,3 +185,48 @@ fn expiring_large_values_expire_with_their_chunks_marked() {
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(d.get("k").unwrap(), None);
 }
+
+/// Batch writes read old items (to find chunks) only in namespaces that have held a large value.
+#[test]
+fn batch_writes_skip_the_manifest_read_until_a_large_value_exists() {
+    use crate::support::proxy::{FaultProxy, local_upstream};
+    let proxy = FaultProxy::start(local_upstream()).expect("proxy");
+    let d: DynamoDbDict<serde_bytes::ByteBuf> = DynamoDbDict::builder(crate::support::TABLE)
+        .namespace(crate::support::unique("marker"))
+        .endpoint_url(proxy.endpoint())
+        .build()
+        .unwrap();
+    let small = |i: u8| (format!("k{i}"), serde_bytes::ByteBuf::from(vec![i]));
+    let gets = || proxy.operation_count("BatchGetItem");
+    let before = gets();
+    d.insert_many((0..50).map(small)).unwrap();
+    d.bulk_delete(["k1", "k2"]).unwrap();
+    assert_eq!(gets(), before, "no manifest read without large values");
+    d.set("big", &serde_bytes::ByteBuf::from(vec![9u8; 500 * 1024]))
+        .unwrap();
+    let before = gets();
+    d.insert_many([
+        small(1),
+        ("big".to_owned(), serde_bytes::ByteBuf::from(vec![1u8])),
+    ])
+    .unwrap();
+    assert!(
+        gets() > before,
+        "manifests are read once a large value exists"
+    );
+    assert_eq!(
+        chunk_items(&d),
+        0,
+        "the replaced large value's chunks are gone"
+    );
+    // A fresh map on the same namespace finds the marker written by the first one.
+    d.set("big2", &serde_bytes::ByteBuf::from(vec![7u8; 500 * 1024]))
+        .unwrap();
+    let again: DynamoDbDict<serde_bytes::ByteBuf> = DynamoDbDict::builder(crate::support::TABLE)
+        .namespace(d.namespace())
+        .endpoint_url(proxy.endpoint())
+        .build()
+        .unwrap();
+    again.bulk_delete(["big2"]).unwrap();
+    assert_eq!(chunk_items(&d), 0);
+}
