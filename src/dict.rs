@@ -741,6 +741,27 @@ impl<V: Serialize + DeserializeOwned> DynamoDbDict<V> {
         core.decode(key, old)
     }
 
+    /// Stores `value` at `key`, expiring at `expires_at` (epoch seconds) or never, without
+    /// reading the previous value. For callers that hold an absolute expiry (the cache).
+    pub(crate) fn set_expiring_at(
+        &self,
+        key: &str,
+        value: &V,
+        expires_at: Option<u64>,
+    ) -> Result<()> {
+        let core = &self.core;
+        let expires_at = expires_at.filter(|_| core.layout.ttl_attribute.is_some());
+        let item = build_item(
+            &core.layout,
+            &core.serializer,
+            key,
+            value,
+            expires_at,
+            core.max_value,
+        )?;
+        core.run(core.put(key, item, false)).map(|_| ())
+    }
+
     /// Stores `value` at `key` without reading the previous value (cheaper than
     /// [`insert`](Self::insert) when the old value is not needed).
     pub fn set(&self, key: &str, value: &V) -> Result<()> {

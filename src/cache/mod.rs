@@ -334,13 +334,23 @@ impl DynamoDbCache {
         self.create_key(&CachedRequest::new(method, url))
     }
 
-    /// How long DynamoDB keeps an entry expiring at `expires` (`None`: forever).
-    fn storage_ttl(&self, expires: Option<SystemTime>) -> Option<Duration> {
-        let expires = expires?;
-        let left = expires
-            .duration_since(SystemTime::now())
+    /// When DynamoDB may delete an entry expiring at `expires` (epoch seconds, rounded up;
+    /// `None`: never).
+    fn storage_expiry(&self, expires: Option<SystemTime>) -> Option<u64> {
+        let until = expires?.checked_add(self.ttl_grace)?;
+        let since_epoch = until
+            .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
-        Some(left + self.ttl_grace)
+        Some(since_epoch.as_secs() + u64::from(since_epoch.subsec_nanos() > 0))
+    }
+
+    /// Whether a response is past its expiry plus the grace period (exact, unlike the storage
+    /// layer's whole seconds).
+    fn is_gone(&self, response: &CachedResponse, now: SystemTime) -> bool {
+        response
+            .expires
+            .and_then(|e| e.checked_add(self.ttl_grace))
+            .is_some_and(|until| until <= now)
     }
 
     /// Saves `response` under `cache_key` (default: the key of its request) if the policy
@@ -379,29 +389,17 @@ impl DynamoDbCache {
             .iter()
             .map(|r| self.create_key(&r.request))
             .collect::<Result<_>>()?;
-        match self.storage_ttl(expires) {
-            Some(ttl) => {
-                self.responses.insert_with_ttl(key, &response, ttl)?;
-                for alias in aliases.iter().filter(|a| *a != key) {
-                    self.redirects
-                        .insert_with_ttl(alias, &key.to_owned(), ttl)?;
-                }
-            }
-            None => {
-                self.responses.set(key, &response)?;
-                let entries = aliases
-                    .into_iter()
-                    .filter(|a| a != key)
-                    .map(|a| (a, key.to_owned()));
-                self.redirects.insert_many(entries)?;
-            }
+        let at = self.storage_expiry(expires);
+        self.responses.set_expiring_at(key, &response, at)?;
+        for alias in aliases.iter().filter(|a| *a != key) {
+            self.redirects.set_expiring_at(alias, &key.to_owned(), at)?;
         }
         Ok(())
     }
 
     /// The response saved under `key`, following a redirect alias if `key` is one. Expired
     /// responses are returned (check [`CachedResponse::is_expired`]) until their grace period
-    /// ends.
+    /// ends, and not after, to the millisecond (DynamoDB's TTL works in whole seconds).
     pub fn get_response(&self, key: &str) -> Result<Option<CachedResponse>> {
         let found = match self.responses.get(key)? {
             Some(r) => Some(r),
@@ -410,7 +408,8 @@ impl DynamoDbCache {
                 None => None,
             },
         };
-        Ok(found.map(|mut r| {
+        let now = SystemTime::now();
+        Ok(found.filter(|r| !self.is_gone(r, now)).map(|mut r| {
             r.set_from_cache(true);
             r
         }))
