@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! cargo bench --bench memory
-//! DYNAMODICT_BENCH_QUICK=1 cargo bench --bench memory    # 2,000 items
+//! DYNAMODICT_BENCH_QUICK=1 cargo bench --bench memory    # 2,000 items (also without `--bench`)
 //! ```
 
 mod common;
@@ -76,9 +76,7 @@ fn main() -> BoxResult<()> {
     {
         return Ok(());
     }
-    // Without `--bench` (e.g. `cargo test --benches`) run the tiny version.
-    let tiny = quick() || !args.iter().any(|a| a == "--bench");
-    let n: usize = if tiny { 2_000 } else { 100_000 };
+    let n: usize = if quick() { 2_000 } else { 100_000 };
 
     let server = DynamoDbLocal::shared()?;
     let started = Instant::now();

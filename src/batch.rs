@@ -36,6 +36,15 @@ fn gave_up(what: &str, left: usize, attempts: u32) -> Error {
     }
 }
 
+/// Splits `items` into owned chunks of at most `size` items, moving them (no copies).
+fn owned_chunks<T>(items: Vec<T>, size: usize) -> impl Iterator<Item = Vec<T>> {
+    let mut items = items.into_iter();
+    std::iter::from_fn(move || {
+        let chunk: Vec<T> = items.by_ref().take(size).collect();
+        (!chunk.is_empty()).then_some(chunk)
+    })
+}
+
 /// A write for the batch: a put of a whole item, or a delete of a key.
 pub(crate) enum Write {
     Put(Item),
@@ -66,11 +75,7 @@ pub(crate) async fn write_all(core: &Core, writes: Vec<Write>) -> Result<()> {
         .into_iter()
         .map(Write::request)
         .collect::<Result<_>>()?;
-    let chunks: Vec<Vec<WriteRequest>> = requests
-        .chunks(WRITE_BATCH)
-        .map(<[WriteRequest]>::to_vec)
-        .collect();
-    stream::iter(chunks.into_iter().map(|chunk| write_one(core, chunk)))
+    stream::iter(owned_chunks(requests, WRITE_BATCH).map(|chunk| write_one(core, chunk)))
         .buffer_unordered(core.batch.concurrency)
         .try_collect::<()>()
         .await
@@ -133,15 +138,11 @@ pub(crate) async fn get_items(
     keys: Vec<Item>,
     projection: Option<(&'static str, &'static [(&'static str, &'static str)])>,
 ) -> Result<HashMap<String, Item>> {
-    let chunks: Vec<Vec<Item>> = keys.chunks(READ_BATCH).map(<[Item]>::to_vec).collect();
-    let found = stream::iter(
-        chunks
-            .into_iter()
-            .map(|chunk| get_one(core, chunk, projection)),
-    )
-    .buffer_unordered(core.batch.concurrency)
-    .try_collect::<Vec<Vec<Item>>>()
-    .await?;
+    let found =
+        stream::iter(owned_chunks(keys, READ_BATCH).map(|chunk| get_one(core, chunk, projection)))
+            .buffer_unordered(core.batch.concurrency)
+            .try_collect::<Vec<Vec<Item>>>()
+            .await?;
     Ok(found
         .into_iter()
         .flatten()

@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, Select,
 };
 use futures_util::future::try_join_all;
+use futures_util::stream::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -551,17 +552,33 @@ impl Core {
             None,
         )
         .await?;
-        let resolved = try_join_all(found.into_iter().map(|(key, item)| async move {
-            let item = if chunks::is_manifest(&item) {
-                chunks::resolve_current(self, &key, Some(item), || self.get_item(&key, None))
-                    .await?
-            } else {
-                Some(item)
-            };
-            Ok::<_, Error>(item.map(|i| (key, i)))
-        }))
-        .await?;
-        Ok(resolved.into_iter().flatten().collect())
+        let mut found = found;
+        // Only large values (manifests) need more requests; every other item is final. One
+        // future per manifest, a few in flight (a future holding an SDK request is kilobytes).
+        let manifest_keys: Vec<String> = found
+            .iter()
+            .filter(|(_, item)| chunks::is_manifest(item))
+            .map(|(key, _)| key.clone())
+            .collect();
+        if manifest_keys.is_empty() {
+            return Ok(found);
+        }
+        let manifests: Vec<(String, Item)> = manifest_keys
+            .into_iter()
+            .filter_map(|key| found.remove_entry(&key))
+            .collect();
+        let resolved: Vec<Option<(String, Item)>> =
+            futures_util::stream::iter(manifests.into_iter().map(|(key, item)| async move {
+                let item =
+                    chunks::resolve_current(self, &key, Some(item), || self.get_item(&key, None))
+                        .await?;
+                Ok::<_, Error>(item.map(|i| (key, i)))
+            }))
+            .buffer_unordered(self.batch.concurrency)
+            .try_collect()
+            .await?;
+        found.extend(resolved.into_iter().flatten());
+        Ok(found)
     }
 }
 

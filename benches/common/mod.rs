@@ -14,9 +14,12 @@ use serde::{Deserialize, Serialize};
 /// Environment variable that switches every bench to tiny sizes and short measurements.
 pub const QUICK_ENV: &str = "DYNAMODICT_BENCH_QUICK";
 
-/// Whether `DYNAMODICT_BENCH_QUICK` is set to something other than empty or `0`.
+/// Tiny sizes and short measurements: when `DYNAMODICT_BENCH_QUICK` is set to something other
+/// than empty or `0`, or when the binary runs without `--bench` (`cargo test --benches`, where
+/// criterion runs every benchmark once as a test).
 pub fn quick() -> bool {
     std::env::var_os(QUICK_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+        || !std::env::args().any(|a| a == "--bench")
 }
 
 /// Criterion defaults for these benches; command-line flags (`--warm-up-time`,
