@@ -369,22 +369,7 @@ fn signed_entries_reject_a_tampered_item() {
     // Rewrite the stored document's body with the raw SDK.
     let raw = Raw::new();
     let ns = cache.responses().namespace().to_owned();
-    let pk = format!("{ns}#{:x}", dynamodict::layout::shard_of(&key, 8));
-    let item_key = std::collections::HashMap::from([
-        ("pk".to_owned(), AttributeValue::S(pk)),
-        ("sk".to_owned(), AttributeValue::S(key.clone())),
-    ]);
-    let mut item = raw
-        .block(
-            raw.client
-                .get_item()
-                .table_name(support::TABLE)
-                .set_key(Some(item_key))
-                .send(),
-        )
-        .unwrap()
-        .item
-        .unwrap();
+    let mut item = raw.get(&ns, &key).unwrap();
     let mut doc = item["v"].as_m().unwrap().clone();
     doc.insert(
         "body".into(),
@@ -393,14 +378,7 @@ fn signed_entries_reject_a_tampered_item() {
         )),
     );
     item.insert("v".into(), AttributeValue::M(doc));
-    raw.block(
-        raw.client
-            .put_item()
-            .table_name(support::TABLE)
-            .set_item(Some(item))
-            .send(),
-    )
-    .unwrap();
+    raw.put(item);
     assert!(
         matches!(cache.get_response(&key), Err(Error::BadSignature { key: ref k }) if *k == key)
     );

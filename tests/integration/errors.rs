@@ -163,64 +163,22 @@ fn corrupt_and_tampered_items_are_rejected() {
         .unwrap();
     d.set("k", &"genuine".into()).unwrap();
     let raw = Raw::new();
-    let key = std::collections::HashMap::from([
-        (
-            "pk".to_owned(),
-            AttributeValue::S(format!(
-                "{}#{:x}",
-                d.namespace(),
-                dynamodict::layout::shard_of("k", 8)
-            )),
-        ),
-        ("sk".to_owned(), AttributeValue::S("k".into())),
-    ]);
-    let item = raw
-        .block(
-            raw.client
-                .get_item()
-                .table_name(support::TABLE)
-                .set_key(Some(key.clone()))
-                .send(),
-        )
-        .unwrap()
-        .item
-        .unwrap();
+    let item = raw.get(d.namespace(), "k").unwrap();
     let mut bytes = item["v"].as_b().unwrap().as_ref().to_vec();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01;
     let mut tampered = item.clone();
     tampered.insert("v".into(), AttributeValue::B(Blob::new(bytes)));
-    raw.block(
-        raw.client
-            .put_item()
-            .table_name(support::TABLE)
-            .set_item(Some(tampered))
-            .send(),
-    )
-    .unwrap();
+    raw.put(tampered);
     assert!(matches!(d.get("k"), Err(Error::BadSignature { ref key }) if key == "k"));
     // A value attribute of the wrong type, and a missing one.
     let mut wrong = item.clone();
     wrong.insert("v".into(), AttributeValue::S("not bytes".into()));
-    raw.block(
-        raw.client
-            .put_item()
-            .table_name(support::TABLE)
-            .set_item(Some(wrong))
-            .send(),
-    )
-    .unwrap();
+    raw.put(wrong);
     assert!(matches!(d.get("k"), Err(Error::Deserialize { .. })));
     let mut missing = item;
     missing.remove("v");
-    raw.block(
-        raw.client
-            .put_item()
-            .table_name(support::TABLE)
-            .set_item(Some(missing))
-            .send(),
-    )
-    .unwrap();
+    raw.put(missing);
     assert!(matches!(d.get("k"), Err(Error::Deserialize { .. })));
 }
 
@@ -366,29 +324,7 @@ fn get_and_listing_agree_on_odd_expiry_values() {
         ("far-future", AttributeValue::N("99999999999".into())),
         ("null", AttributeValue::Null(true)),
     ];
-    let template = {
-        let key = std::collections::HashMap::from([
-            (
-                "pk".to_owned(),
-                AttributeValue::S(format!(
-                    "{}#{:x}",
-                    d.namespace(),
-                    dynamodict::layout::shard_of("plain", 8)
-                )),
-            ),
-            ("sk".to_owned(), AttributeValue::S("plain".into())),
-        ]);
-        raw.block(
-            raw.client
-                .get_item()
-                .table_name(support::TABLE)
-                .set_key(Some(key))
-                .send(),
-        )
-        .unwrap()
-        .item
-        .unwrap()
-    };
+    let template = { raw.get(d.namespace(), "plain").unwrap() };
     for (name, ttl) in odd {
         let mut item = template.clone();
         item.insert(
@@ -401,14 +337,7 @@ fn get_and_listing_agree_on_odd_expiry_values() {
         );
         item.insert("sk".into(), AttributeValue::S(name.into()));
         item.insert("ttl".into(), ttl);
-        raw.block(
-            raw.client
-                .put_item()
-                .table_name(support::TABLE)
-                .set_item(Some(item))
-                .send(),
-        )
-        .unwrap();
+        raw.put(item);
     }
     let mut listed: Vec<String> = d.keys().map(Result::unwrap).collect();
     listed.sort();

@@ -3,7 +3,6 @@
 //! throttling, credentials DynamoDB Local rejects, tampered and foreign values, layout
 //! mismatches) are formatted both ways and searched for every secret, raw and hex-encoded.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use dynamodict::aws_sdk_dynamodb::primitives::Blob;
@@ -208,38 +207,12 @@ fn errors_from_real_failures_never_print_secrets() {
     // Tampered, foreign and undecodable values.
     d.set("k", &"genuine".into()).unwrap();
     let raw = Raw::new();
-    let pk = format!(
-        "{}#{:x}",
-        d.namespace(),
-        dynamodict::layout::shard_of("k", 8)
-    );
-    let key = HashMap::from([
-        ("pk".to_owned(), AttributeValue::S(pk)),
-        ("sk".to_owned(), AttributeValue::S("k".into())),
-    ]);
-    let mut item = raw
-        .block(
-            raw.client
-                .get_item()
-                .table_name(support::TABLE)
-                .set_key(Some(key))
-                .send(),
-        )
-        .unwrap()
-        .item
-        .unwrap();
+    let mut item = raw.get(d.namespace(), "k").unwrap();
     let mut bytes = item["v"].as_b().unwrap().as_ref().to_vec();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     item.insert("v".into(), AttributeValue::B(Blob::new(bytes)));
-    raw.block(
-        raw.client
-            .put_item()
-            .table_name(support::TABLE)
-            .set_item(Some(item))
-            .send(),
-    )
-    .unwrap();
+    raw.put(item);
     let bad = d.get("k").unwrap_err();
     assert!(matches!(bad, Error::BadSignature { .. }), "{bad:?}");
     errors.push(("bad signature", bad));

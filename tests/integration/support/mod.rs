@@ -7,10 +7,16 @@ pub mod proxy;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::collections::HashMap;
+
 use dynamodict::aws_sdk_dynamodb::Client;
 use dynamodict::aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use dynamodict::aws_sdk_dynamodb::types::AttributeValue;
 use dynamodict::local::DynamoDbLocal;
 use dynamodict::{DictBuilder, DynamoDbDict};
+
+/// A raw DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
 
 /// The table most tests share (each test uses its own namespace).
 pub const TABLE: &str = "dynamodict-tests";
@@ -74,6 +80,45 @@ impl Raw {
 
     pub fn block<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
+    }
+
+    /// The primary key of a map's `key` in `namespace` (8 shards, the default layout).
+    pub fn item_key(namespace: &str, key: &str) -> Item {
+        HashMap::from([
+            (
+                "pk".to_owned(),
+                AttributeValue::S(format!(
+                    "{namespace}#{:x}",
+                    dynamodict::layout::shard_of(key, 8)
+                )),
+            ),
+            ("sk".to_owned(), AttributeValue::S(key.to_owned())),
+        ])
+    }
+
+    /// The raw item stored for a map's `key` in `namespace` of the test table.
+    pub fn get(&self, namespace: &str, key: &str) -> Option<Item> {
+        self.block(
+            self.client
+                .get_item()
+                .table_name(TABLE)
+                .set_key(Some(Raw::item_key(namespace, key)))
+                .send(),
+        )
+        .expect("raw GetItem")
+        .item
+    }
+
+    /// Writes a raw item into the test table.
+    pub fn put(&self, item: Item) {
+        self.block(
+            self.client
+                .put_item()
+                .table_name(TABLE)
+                .set_item(Some(item))
+                .send(),
+        )
+        .expect("raw PutItem");
     }
 }
 
