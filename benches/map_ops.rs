@@ -382,6 +382,15 @@ fn timed<T>(f: impl FnOnce() -> T) -> Duration {
     start.elapsed()
 }
 
+/// How long `future` takes on the raw SDK's runtime.
+fn timed_async<F: std::future::Future>(rt: &tokio::runtime::Runtime, future: F) -> Duration {
+    rt.block_on(async {
+        let start = Instant::now();
+        black_box(future.await);
+        start.elapsed()
+    })
+}
+
 fn single_ops(c: &mut Criterion) {
     let p = prefix();
     let ids: Vec<String> = ["get", "insert", "setdefault", "pop"]
@@ -486,39 +495,21 @@ fn single_ops(c: &mut Criterion) {
         "get",
         paired(
             || timed(dict_get),
-            || {
-                raw.rt.block_on(async {
-                    let start = Instant::now();
-                    black_box(raw_get(client, &get_key).await);
-                    start.elapsed()
-                })
-            },
+            || timed_async(&raw.rt, raw_get(client, &get_key)),
         ),
     );
     report_pair(
         "insert",
         paired(
             || timed(dict_insert),
-            || {
-                raw.rt.block_on(async {
-                    let start = Instant::now();
-                    black_box(raw_insert(client, &insert_item).await);
-                    start.elapsed()
-                })
-            },
+            || timed_async(&raw.rt, raw_insert(client, &insert_item)),
         ),
     );
     report_pair(
         "setdefault",
         paired(
             || timed(dict_setdefault),
-            || {
-                raw.rt.block_on(async {
-                    let start = Instant::now();
-                    black_box(raw_setdefault(client, &setdefault_item).await);
-                    start.elapsed()
-                })
-            },
+            || timed_async(&raw.rt, raw_setdefault(client, &setdefault_item)),
         ),
     );
     report_pair(
@@ -529,12 +520,8 @@ fn single_ops(c: &mut Criterion) {
                 timed(dict_pop)
             },
             || {
-                raw.rt.block_on(async {
-                    raw_restore(client, &pop_item).await;
-                    let start = Instant::now();
-                    black_box(raw_pop(client, &pop_key, &format_id).await);
-                    start.elapsed()
-                })
+                raw.rt.block_on(raw_restore(client, &pop_item));
+                timed_async(&raw.rt, raw_pop(client, &pop_key, &format_id))
             },
         ),
     );
