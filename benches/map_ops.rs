@@ -382,6 +382,21 @@ fn timed<T>(f: impl FnOnce() -> T) -> Duration {
     start.elapsed()
 }
 
+/// Criterion's custom timing: `iters` raw-SDK requests made one after another by `request`.
+fn raw_iters<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, mut request: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(request().await);
+        }
+        start.elapsed()
+    })
+}
+
 /// How long `future` takes on the raw SDK's runtime.
 fn timed_async<F: std::future::Future>(rt: &tokio::runtime::Runtime, future: F) -> Duration {
     rt.block_on(async {
@@ -413,15 +428,7 @@ fn single_ops(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("{p}op/get"));
     group.bench_function("dict", |b| b.iter(dict_get));
     group.bench_function("raw_sdk", |b| {
-        b.iter_custom(|iters| {
-            raw.rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(raw_get(client, &get_key).await);
-                }
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| raw_iters(&raw.rt, iters, || raw_get(client, &get_key)))
     });
     group.finish();
 
@@ -430,15 +437,7 @@ fn single_ops(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("{p}op/insert"));
     group.bench_function("dict", |b| b.iter(dict_insert));
     group.bench_function("raw_sdk", |b| {
-        b.iter_custom(|iters| {
-            raw.rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(raw_insert(client, &insert_item).await);
-                }
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| raw_iters(&raw.rt, iters, || raw_insert(client, &insert_item)))
     });
     group.finish();
 
@@ -451,13 +450,7 @@ fn single_ops(c: &mut Criterion) {
     group.bench_function("dict", |b| b.iter(dict_setdefault));
     group.bench_function("raw_sdk", |b| {
         b.iter_custom(|iters| {
-            raw.rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(raw_setdefault(client, &setdefault_item).await);
-                }
-                start.elapsed()
-            })
+            raw_iters(&raw.rt, iters, || raw_setdefault(client, &setdefault_item))
         })
     });
     group.finish();

@@ -100,17 +100,9 @@ fn oversized_values_fail_and_are_never_skipped() {
 #[test]
 fn wrong_type_and_other_serializers_are_errors_naming_the_key() {
     let ns = support::unique("types");
-    let strings: DynamoDbDict<String> = DynamoDbDict::builder(support::TABLE)
-        .namespace(&ns)
-        .local()
-        .build()
-        .unwrap();
+    let strings: DynamoDbDict<String> = support::in_namespace(&ns);
     strings.set("s", &"text".into()).unwrap();
-    let numbers: DynamoDbDict<Vec<String>> = DynamoDbDict::builder(support::TABLE)
-        .namespace(&ns)
-        .local()
-        .build()
-        .unwrap();
+    let numbers: DynamoDbDict<Vec<String>> = support::in_namespace(&ns);
     match numbers.get("s") {
         Err(Error::Deserialize { key, .. }) => assert_eq!(key, "s"),
         other => panic!("{other:?}"),

@@ -234,16 +234,8 @@ fn iterators_over_the_sharded_namespace() {
 #[test]
 fn clear_only_touches_its_namespace() {
     let ns = support::unique("clear");
-    let a: DynamoDbDict<u32> = DynamoDbDict::builder(support::TABLE)
-        .namespace(format!("{ns}-a"))
-        .local()
-        .build()
-        .unwrap();
-    let b: DynamoDbDict<u32> = DynamoDbDict::builder(support::TABLE)
-        .namespace(format!("{ns}-b"))
-        .local()
-        .build()
-        .unwrap();
+    let a: DynamoDbDict<u32> = support::in_namespace(format!("{ns}-a"));
+    let b: DynamoDbDict<u32> = support::in_namespace(format!("{ns}-b"));
     a.insert_many((0..60).map(|i| (format!("k{i}"), i)))
         .unwrap();
     b.insert_many((0..40).map(|i| (format!("k{i}"), i + 1000)))

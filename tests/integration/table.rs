@@ -44,16 +44,8 @@ fn writes_spread_across_all_shards_of_a_namespace() {
 #[test]
 fn listing_a_namespace_ignores_a_large_neighbour() {
     let ns = support::unique("neighbour");
-    let small: DynamoDbDict<u32> = DynamoDbDict::builder(support::TABLE)
-        .namespace(format!("{ns}-small"))
-        .local()
-        .build()
-        .unwrap();
-    let big: DynamoDbDict<u32> = DynamoDbDict::builder(support::TABLE)
-        .namespace(format!("{ns}-big"))
-        .local()
-        .build()
-        .unwrap();
+    let small: DynamoDbDict<u32> = support::in_namespace(format!("{ns}-small"));
+    let big: DynamoDbDict<u32> = support::in_namespace(format!("{ns}-big"));
     big.insert_many((0..1500).map(|i| (format!("k{i}"), i)))
         .unwrap();
     small

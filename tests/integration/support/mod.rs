@@ -46,6 +46,17 @@ pub fn builder<V>(label: &str) -> DictBuilder<V> {
         .local()
 }
 
+/// A map on the shared test table, in exactly this namespace (for tests that share one).
+pub fn in_namespace<V: serde::Serialize + serde::de::DeserializeOwned>(
+    namespace: impl Into<String>,
+) -> DynamoDbDict<V> {
+    DynamoDbDict::builder(TABLE)
+        .namespace(namespace)
+        .local()
+        .build()
+        .expect("building a test map")
+}
+
 /// A map on the shared test table, in a fresh namespace.
 pub fn dict<V: serde::Serialize + serde::de::DeserializeOwned>(label: &str) -> DynamoDbDict<V> {
     builder(label).build().expect("building a test map")
