@@ -155,11 +155,6 @@ impl Core {
         let _ = batch::write_all(self, keys.into_iter().map(Write::Delete).collect()).await;
     }
 
-    /// `key`'s item as stored (a manifest for a large value).
-    pub(crate) async fn get_item_public(&self, key: &str) -> Result<Option<Item>> {
-        self.get_item(key, None).await
-    }
-
     /// Reads `key`'s current item, large values reassembled.
     async fn get_current(&self, key: &str) -> Result<Option<Item>> {
         let item = self.get_item(key, None).await?;
@@ -253,7 +248,11 @@ impl Core {
         }
     }
 
-    async fn get_item(&self, key: &str, projection: Option<&str>) -> Result<Option<Item>> {
+    pub(crate) async fn get_item(
+        &self,
+        key: &str,
+        projection: Option<&str>,
+    ) -> Result<Option<Item>> {
         let mut request = self
             .client()
             .get_item()

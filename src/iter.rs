@@ -192,7 +192,7 @@ impl<V: DeserializeOwned> Iterator for Items<V> {
             let core = &self.pager.core;
             let item = if is_manifest(&item) {
                 let resolved = core.run(resolve_current(core, &key, Some(item), || {
-                    core.get_item_public(&key)
+                    core.get_item(&key, None)
                 }));
                 match resolved {
                     Ok(Some(item)) => item,
