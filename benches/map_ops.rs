@@ -12,6 +12,8 @@
 //! cargo bench --bench map_ops
 //! DYNAMODICT_BENCH_QUICK=1 cargo bench --bench map_ops    # tiny sizes, short measurements
 //! DYNAMODICT_ENDPOINT=http://127.0.0.1:8000 cargo bench --bench map_ops   # a running server
+//! DYNAMODICT_BENCH_RTT_MS=2 cargo bench --bench map_ops        # ~2 ms more round trip per request
+//! DYNAMODICT_BENCH_IN_FLIGHT=16 cargo bench --bench map_ops    # batch requests in flight
 //! ```
 
 mod common;
@@ -35,7 +37,7 @@ use dynamodict::aws_sdk_dynamodb::types::{
 };
 use dynamodict::layout::{self, DEFAULT_SHARDS, DEFAULT_TTL_ATTRIBUTE, FORMAT, PK, SK, VALUE};
 use dynamodict::local::DynamoDbLocal;
-use dynamodict::{DynamoDbDict, Encoded};
+use dynamodict::{BatchOptions, DynamoDbDict, Encoded};
 use futures_util::future::try_join_all;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -143,6 +145,10 @@ fn dict<V: Serialize + DeserializeOwned>(namespace: &str) -> DynamoDbDict<V> {
     DynamoDbDict::builder(TABLE)
         .namespace(namespace)
         .endpoint_url(endpoint())
+        .batch_options(BatchOptions {
+            concurrency: in_flight(),
+            ..BatchOptions::default()
+        })
         .build()
         .expect("opening the bench table")
 }
@@ -312,11 +318,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 /// Per-operation latencies of both sides, interleaved in blocks (alternating which side goes
-/// first), so that drift on a shared machine hits both alike. Returns both medians.
+/// first), so that drift on a shared machine hits both alike. Returns both sides' median
+/// latency and mean CPU time of this process per operation.
 fn paired(
-    mut dict_op: impl FnMut() -> Duration,
-    mut raw_op: impl FnMut() -> Duration,
-) -> (Duration, Duration) {
+    mut dict_op: impl FnMut() -> Sample,
+    mut raw_op: impl FnMut() -> Sample,
+) -> (Sample, Sample) {
     let (rounds, block) = if quick() { (4, 10) } else { (30, 20) };
     let (mut dict, mut raw) = (Vec::new(), Vec::new());
     for round in 0..rounds {
@@ -330,7 +337,7 @@ fn paired(
             }
         }
     }
-    (median(dict), median(raw))
+    (Sample::summary(dict), Sample::summary(raw))
 }
 
 /// `rounds` runs of each side, alternating which goes first; the median of each side.
@@ -364,16 +371,74 @@ fn interleaved<const N: usize>(rounds: usize, sides: [&dyn Fn() -> Duration; N])
     times.map(median)
 }
 
-fn report_pair(op: &str, (dict, raw): (Duration, Duration)) {
-    let ratio = dict.as_secs_f64() / raw.as_secs_f64();
+fn report_pair(op: &str, (dict, raw): (Sample, Sample)) {
+    let ratio = dict.wall.as_secs_f64() / raw.wall.as_secs_f64();
+    let cpu_ratio = dict.cpu.as_secs_f64() / raw.cpu.as_secs_f64();
     println!(
         "{}op/{op} paired per-op medians: dict {:.1} µs, raw_sdk {:.1} µs, ratio {ratio:.3} \
-         (target <= 1.05: {})",
+         (target <= 1.05: {}); client CPU per op: dict {:.1} µs, raw_sdk {:.1} µs, ratio \
+         {cpu_ratio:.3}",
         prefix(),
-        dict.as_secs_f64() * 1e6,
-        raw.as_secs_f64() * 1e6,
-        if ratio <= 1.05 { "met" } else { "MISSED" }
+        dict.wall.as_secs_f64() * 1e6,
+        raw.wall.as_secs_f64() * 1e6,
+        if ratio <= 1.05 { "met" } else { "MISSED" },
+        dict.cpu.as_secs_f64() * 1e6,
+        raw.cpu.as_secs_f64() * 1e6,
     );
+}
+
+/// One timed operation: its wall-clock time and the CPU time this process spent meanwhile
+/// (the client's cost: the dict runs requests on the calling thread, the raw side on this
+/// thread's runtime, and DynamoDB Local is another process).
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+}
+
+impl Sample {
+    /// Times `f`.
+    fn of<T>(f: impl FnOnce() -> T) -> Self {
+        let cpu = process_cpu_time();
+        let wall = timed(f);
+        Sample {
+            wall,
+            cpu: process_cpu_time().saturating_sub(cpu),
+        }
+    }
+
+    /// Times `future` on the raw SDK's runtime.
+    fn of_async<F: std::future::Future>(rt: &Runtime, future: F) -> Self {
+        Self::of(|| rt.block_on(future))
+    }
+
+    /// The median wall time and the mean CPU time (CPU clocks tick too coarsely for medians
+    /// of single requests).
+    fn summary(samples: Vec<Sample>) -> Self {
+        let n = u32::try_from(samples.len().max(1)).unwrap_or(u32::MAX);
+        let cpu = samples.iter().map(|s| s.cpu).sum::<Duration>() / n;
+        Sample {
+            wall: median(samples.iter().map(|s| s.wall).collect()),
+            cpu,
+        }
+    }
+}
+
+/// CPU time (user + system, all threads) this process has used so far.
+fn process_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; the clock id is a constant the C library
+    // defines.
+    if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
 }
 
 fn timed<T>(f: impl FnOnce() -> T) -> Duration {
@@ -393,15 +458,6 @@ where
         for _ in 0..iters {
             black_box(request().await);
         }
-        start.elapsed()
-    })
-}
-
-/// How long `future` takes on the raw SDK's runtime.
-fn timed_async<F: std::future::Future>(rt: &tokio::runtime::Runtime, future: F) -> Duration {
-    rt.block_on(async {
-        let start = Instant::now();
-        black_box(future.await);
         start.elapsed()
     })
 }
@@ -487,22 +543,22 @@ fn single_ops(c: &mut Criterion) {
     report_pair(
         "get",
         paired(
-            || timed(dict_get),
-            || timed_async(&raw.rt, raw_get(client, &get_key)),
+            || Sample::of(dict_get),
+            || Sample::of_async(&raw.rt, raw_get(client, &get_key)),
         ),
     );
     report_pair(
         "insert",
         paired(
-            || timed(dict_insert),
-            || timed_async(&raw.rt, raw_insert(client, &insert_item)),
+            || Sample::of(dict_insert),
+            || Sample::of_async(&raw.rt, raw_insert(client, &insert_item)),
         ),
     );
     report_pair(
         "setdefault",
         paired(
-            || timed(dict_setdefault),
-            || timed_async(&raw.rt, raw_setdefault(client, &setdefault_item)),
+            || Sample::of(dict_setdefault),
+            || Sample::of_async(&raw.rt, raw_setdefault(client, &setdefault_item)),
         ),
     );
     report_pair(
@@ -510,11 +566,11 @@ fn single_ops(c: &mut Criterion) {
         paired(
             || {
                 raw.rt.block_on(raw_restore(client, &pop_item));
-                timed(dict_pop)
+                Sample::of(dict_pop)
             },
             || {
                 raw.rt.block_on(raw_restore(client, &pop_item));
-                timed_async(&raw.rt, raw_pop(client, &pop_key, &format_id))
+                Sample::of_async(&raw.rt, raw_pop(client, &pop_key, &format_id))
             },
         ),
     );
@@ -789,11 +845,21 @@ where
     Ok(())
 }
 
-/// Requests the raw SDK keeps in flight in the `raw_8_in_flight` variants (as many as the
-/// dict's default batch concurrency).
-const IN_FLIGHT: usize = 8;
+/// `DYNAMODICT_BENCH_IN_FLIGHT=<n>`: batch requests in flight, for the dict (its
+/// `BatchOptions::concurrency`) and for the raw `raw_<n>_in_flight` variants alike. Default: the
+/// dict's default, 8.
+const IN_FLIGHT_ENV: &str = "DYNAMODICT_BENCH_IN_FLIGHT";
 
-/// Batch writes, 25 per request, `IN_FLIGHT` requests at a time.
+/// Requests in flight in the bulk benches (see [`IN_FLIGHT_ENV`]).
+fn in_flight() -> usize {
+    std::env::var(IN_FLIGHT_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| BatchOptions::default().concurrency)
+}
+
+/// Batch writes, 25 per request, [`in_flight`] requests at a time.
 async fn raw_write_concurrent(
     client: &Client,
     requests: Vec<WriteRequest>,
@@ -804,16 +870,16 @@ async fn raw_write_concurrent(
             .into_iter()
             .map(|chunk| raw_write_sequential(client, chunk)),
     )
-    .buffer_unordered(IN_FLIGHT)
+    .buffer_unordered(in_flight())
     .try_collect()
     .await
 }
 
-/// Batch gets, 100 keys per request, `IN_FLIGHT` requests at a time.
+/// Batch gets, 100 keys per request, [`in_flight`] requests at a time.
 async fn raw_get_concurrent(client: &Client, keys: &[Item]) -> Result<Vec<Item>, BoxError> {
     let found: Vec<Vec<Item>> =
         stream::iter(keys.chunks(100).map(|c| raw_get_sequential(client, c)))
-            .buffer_unordered(IN_FLIGHT)
+            .buffer_unordered(in_flight())
             .try_collect()
             .await?;
     Ok(found.into_iter().flatten().collect())
@@ -846,6 +912,64 @@ where
         }
     });
     Ok(try_join_all(per_shard).await?.into_iter().sum())
+}
+
+/// The DynamoDB Local process this bench started (none with `DYNAMODICT_ENDPOINT`).
+fn server_pid() -> Option<u32> {
+    DynamoDbLocal::shared().ok()?.pid()
+}
+
+/// CPU time (user + system, all threads) used so far by this process and by the server (from
+/// Linux's `/proc/<pid>/stat`, in 10 ms ticks; zero where that is not available): what shows
+/// whether a side is bound by the server's CPU.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuUse {
+    bench: Duration,
+    server: Duration,
+}
+
+impl CpuUse {
+    fn now(server: Option<u32>) -> Self {
+        CpuUse {
+            bench: process_cpu_time(),
+            server: server.map_or(Duration::ZERO, proc_cpu_time),
+        }
+    }
+
+    fn add_since(&mut self, before: CpuUse, after: CpuUse) {
+        self.bench += after.bench.saturating_sub(before.bench);
+        self.server += after.server.saturating_sub(before.server);
+    }
+
+    fn per_run(self, runs: usize) -> Self {
+        let runs = u32::try_from(runs.max(1)).unwrap_or(u32::MAX);
+        CpuUse {
+            bench: self.bench / runs,
+            server: self.server / runs,
+        }
+    }
+}
+
+impl std::fmt::Display for CpuUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        write!(f, "{:.0} + {:.0} ms", ms(self.bench), ms(self.server))
+    }
+}
+
+/// User + system CPU time of process `pid` from `/proc`; zero if unreadable.
+fn proc_cpu_time(pid: u32) -> Duration {
+    let ticks = || -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name may hold spaces: count fields after its closing parenthesis, where
+        // field 3 (state) comes first and utime, stime are fields 14 and 15.
+        let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ').skip(11);
+        let user: u64 = fields.next()?.parse().ok()?;
+        let system: u64 = fields.next()?.parse().ok()?;
+        Some(user + system)
+    };
+    // Linux reports these in USER_HZ, which is 100 on every architecture it supports.
+    Duration::from_millis(ticks().unwrap_or(0) * 10)
 }
 
 const BULK_OPS: [&str; 7] = [
@@ -887,6 +1011,7 @@ fn bulk(c: &mut Criterion) {
     }
     let raw = raw();
     let client = &raw.client;
+    let server = server_pid();
     let n = if quick() { 500 } else { 10_000 };
     let dict: DynamoDbDict<ByteBuf> = dict("bulk");
     dict.clear().expect("clear");
@@ -951,7 +1076,7 @@ fn bulk(c: &mut Criterion) {
             },
         ))
     };
-    // The raw SDK with `IN_FLIGHT` requests at once: what concurrency can gain on this machine.
+    // The raw SDK with `in_flight()` requests at once: what concurrency can gain on this machine.
     let concurrent_keys = || {
         let count = block(raw_pages_concurrent(
             client,
@@ -994,7 +1119,7 @@ fn bulk(c: &mut Criterion) {
         ));
     };
     // (name, needs the items written again before each run, dict side, raw sequential side,
-    // raw side with `IN_FLIGHT` requests at once)
+    // raw side with `in_flight()` requests at once)
     type Side<'a> = &'a dyn Fn();
     let ops: [(&str, bool, Side, Side, Side); 7] = [
         (
@@ -1079,7 +1204,7 @@ fn bulk(c: &mut Criterion) {
     );
 
     // The same, interleaved run by run (the items written again, untimed, where needed), and
-    // the raw SDK with `IN_FLIGHT` requests at once: the most concurrency gains on this machine.
+    // the raw SDK with `in_flight()` requests at once: the most concurrency gains on this machine.
     for (op, rewrite, dict_side, raw_side, concurrent_side) in ops {
         // More rounds for the short operations, to even out a shared machine's noise.
         let rounds = match (quick(), op) {
@@ -1088,29 +1213,37 @@ fn bulk(c: &mut Criterion) {
             (false, "get_many") => 5,
             (false, _) => 3,
         };
-        let run = |side: Side| {
+        // CPU used during the timed runs of each side: (this process, the server).
+        let cpu = std::cell::RefCell::new([CpuUse::default(); 3]);
+        let run = |index: usize, side: Side| {
             if rewrite {
                 insert_all();
             }
-            timed(side)
+            let before = CpuUse::now(server);
+            let time = timed(side);
+            cpu.borrow_mut()[index].add_since(before, CpuUse::now(server));
+            time
         };
         let [dict_time, raw_time, concurrent_time] = interleaved(
             rounds,
-            [&|| run(dict_side), &|| run(raw_side), &|| {
-                run(concurrent_side)
+            [&|| run(0, dict_side), &|| run(1, raw_side), &|| {
+                run(2, concurrent_side)
             }],
         );
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let speedup = raw_time.as_secs_f64() / dict_time.as_secs_f64();
+        let [dict_cpu, raw_cpu, concurrent_cpu] = cpu.into_inner().map(|c| c.per_run(rounds));
         println!(
             "{label}/{op} paired medians of {rounds} rounds: dict {:.1} ms, raw_sequential \
-             {:.1} ms, speedup {speedup:.2}x (target >= 3: {}); raw_{IN_FLIGHT}_in_flight {:.1} \
-             ms ({:.2}x)",
+             {:.1} ms, speedup {speedup:.2}x (target >= 3: {}); raw_{in_flight}_in_flight {:.1} \
+             ms ({:.2}x); CPU per run (bench process + server): dict {dict_cpu}, \
+             raw_sequential {raw_cpu}, raw_{in_flight}_in_flight {concurrent_cpu}",
             ms(dict_time),
             ms(raw_time),
             if speedup >= 3.0 { "met" } else { "MISSED" },
             ms(concurrent_time),
             raw_time.as_secs_f64() / concurrent_time.as_secs_f64(),
+            in_flight = in_flight(),
         );
     }
     dict.clear().expect("clear");

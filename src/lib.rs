@@ -30,6 +30,7 @@ mod chunks;
 mod config;
 mod depth;
 mod dict;
+mod document;
 pub mod error;
 mod item;
 mod iter;

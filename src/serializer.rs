@@ -40,7 +40,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
-use crate::{Error, Result, depth};
+use crate::{Error, Result, depth, document};
 
 /// The largest value, in bytes, that any decoder in this module will produce: a length field in
 /// corrupt or hostile data can never make it allocate more than this.
@@ -54,8 +54,8 @@ pub enum Format {
     Bincode,
     /// JSON (serde_json), stored as bytes.
     Json,
-    /// A native DynamoDB map built with `serde_dynamo`, browsable in the AWS console.
-    /// Byte stages cannot follow it, but it can be [signed](Serializer::signed).
+    /// A native DynamoDB map, browsable in the AWS console, in `serde_dynamo`'s representation
+    /// (items written by either read back with the other). Byte stages cannot follow it, but it can be [signed](Serializer::signed).
     Document,
 }
 
@@ -246,8 +246,8 @@ impl Serializer {
                 .map_err(|e| ser_err(e.to_string()))?,
             Format::Json => serde_json::to_vec(value).map_err(|e| ser_err(e.to_string()))?,
             Format::Document => {
-                let value = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value)
-                    .map_err(|e| ser_err(e.to_string()))?;
+                let value =
+                    document::to_attribute_value(value).map_err(|e| ser_err(e.to_string()))?;
                 let signature = self
                     .document_signer
                     .as_ref()
@@ -275,8 +275,7 @@ impl Serializer {
                     })?;
                     signer.verify_parts(key, &canonical_bytes(&value), &sig)?;
                 }
-                serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(value)
-                    .map_err(|e| de_err(e.to_string()))
+                document::from_attribute_value(value).map_err(|e| de_err(e.to_string()))
             }
             (Format::Document, Encoded::Bytes(_)) => {
                 Err(de_err("expected a document, found bytes".into()))
@@ -430,10 +429,23 @@ impl Stage for Signer {
 ///
 /// Encoded form: one flag byte (`0` stored as is, `1` zstd frame) and the data. Decompression
 /// never produces more than [`MAX_DECODED_SIZE`] bytes, whatever the frame header claims.
+///
+/// Compression and decompression contexts are kept per thread and reused: creating a zstd
+/// context costs more than compressing a typical small value.
 #[cfg(feature = "compression")]
 #[derive(Debug, Clone)]
 pub struct Zstd {
     level: i32,
+}
+
+#[cfg(feature = "compression")]
+thread_local! {
+    /// This thread's compression context and the level it is set to.
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+    /// This thread's decompression context.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 #[cfg(feature = "compression")]
@@ -444,6 +456,61 @@ impl Zstd {
             level: level.clamp(1, 22),
         }
     }
+
+    /// Compresses `data` into `out` after the bytes already there, with this thread's context
+    /// (or a fresh one while the thread is being torn down). Returns the compressed length.
+    fn compress_into(&self, data: &[u8], out: &mut Vec<u8>) -> std::io::Result<usize> {
+        let mut sink = std::io::Cursor::new(out);
+        sink.set_position(sink.get_ref().len() as u64);
+        let run = |slot: &mut Option<(i32, zstd::bulk::Compressor<'static>)>,
+                   sink: &mut std::io::Cursor<&mut Vec<u8>>| {
+            match slot {
+                Some((level, _)) if *level == self.level => {}
+                Some((level, compressor)) => {
+                    compressor.set_compression_level(self.level)?;
+                    *level = self.level;
+                }
+                None => *slot = Some((self.level, zstd::bulk::Compressor::new(self.level)?)),
+            }
+            let (_, compressor) = slot.as_mut().expect("filled above");
+            compressor.compress_to_buffer(data, sink)
+        };
+        match COMPRESSOR.try_with(|cell| run(&mut cell.borrow_mut(), &mut sink)) {
+            Ok(result) => result,
+            Err(_) => run(&mut None, &mut sink),
+        }
+    }
+
+    /// Decompresses a frame with this thread's context (or a fresh one while the thread is
+    /// being torn down), never producing more than [`MAX_DECODED_SIZE`] bytes.
+    fn decompress(frame: &[u8]) -> std::result::Result<Vec<u8>, String> {
+        // Allocate by what the frame claims only up to the limit.
+        let claimed = zstd::zstd_safe::get_frame_content_size(frame)
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        if claimed > MAX_DECODED_SIZE as u64 {
+            return Err(format!(
+                "zstd frame claims {claimed} bytes, over the {MAX_DECODED_SIZE}-byte limit"
+            ));
+        }
+        let run = |slot: &mut Option<zstd::bulk::Decompressor<'static>>| {
+            if slot.is_none() {
+                *slot = Some(zstd::bulk::Decompressor::new()?);
+            }
+            let decoder = slot.as_mut().expect("filled above");
+            let mut out = Vec::with_capacity((claimed as usize).max(frame.len() * 2));
+            match decoder.decompress_to_buffer(frame, &mut out) {
+                Ok(_) => Ok(out),
+                // Unknown or wrong content size: retry into a bounded buffer.
+                Err(_) => decoder.decompress(frame, MAX_DECODED_SIZE),
+            }
+        };
+        DECOMPRESSOR
+            .try_with(|cell| run(&mut cell.borrow_mut()))
+            .unwrap_or_else(|_| run(&mut None))
+            .map_err(|e| format!("zstd: {e}"))
+    }
 }
 
 #[cfg(feature = "compression")]
@@ -453,19 +520,23 @@ impl Stage for Zstd {
     }
 
     fn encode(&self, key: &str, data: Vec<u8>) -> Result<Vec<u8>> {
-        let compressed = zstd::bulk::compress(&data, self.level).map_err(|e| Error::Serialize {
-            key: key.to_owned(),
-            message: format!("zstd: {e}"),
-        })?;
-        let (flag, body) = if compressed.len() < data.len() {
-            (1u8, compressed)
+        let mut out = Vec::with_capacity(1 + zstd::zstd_safe::compress_bound(data.len()));
+        out.push(1u8);
+        let compressed = self
+            .compress_into(&data, &mut out)
+            .map_err(|e| Error::Serialize {
+                key: key.to_owned(),
+                message: format!("zstd: {e}"),
+            })?;
+        if compressed < data.len() {
+            Ok(out)
         } else {
-            (0u8, data)
-        };
-        let mut out = Vec::with_capacity(1 + body.len());
-        out.push(flag);
-        out.extend_from_slice(&body);
-        Ok(out)
+            // Incompressible: stored as it is.
+            out.clear();
+            out.push(0u8);
+            out.extend_from_slice(&data);
+            Ok(out)
+        }
     }
 
     fn decode(&self, key: &str, mut data: Vec<u8>) -> Result<Vec<u8>> {
@@ -478,34 +549,7 @@ impl Stage for Zstd {
                 data.remove(0);
                 Ok(data)
             }
-            Some(1) => {
-                let mut decoder =
-                    zstd::bulk::Decompressor::new().map_err(|e| de_err(format!("zstd: {e}")))?;
-                // Allocate by what the frame claims only up to the limit.
-                let claimed = zstd::zstd_safe::get_frame_content_size(&data[1..])
-                    .ok()
-                    .flatten()
-                    .unwrap_or(0);
-                if claimed > MAX_DECODED_SIZE as u64 {
-                    return Err(de_err(format!(
-                        "zstd frame claims {claimed} bytes, over the {MAX_DECODED_SIZE}-byte limit"
-                    )));
-                }
-                let mut out = Vec::with_capacity((claimed as usize).max(data.len() * 2));
-                decoder
-                    .decompress_to_buffer(&data[1..], &mut out)
-                    .or_else(|_| {
-                        // Unknown or wrong content size: retry into a bounded buffer.
-                        out = Vec::new();
-                        decoder.decompress(&data[1..], MAX_DECODED_SIZE).map(|v| {
-                            let n = v.len();
-                            out = v;
-                            n
-                        })
-                    })
-                    .map_err(|e| de_err(format!("zstd: {e}")))?;
-                Ok(out)
-            }
+            Some(1) => Self::decompress(&data[1..]).map_err(de_err),
             Some(other) => Err(de_err(format!("unknown compression flag {other}"))),
             None => Err(de_err("empty compressed payload".into())),
         }
@@ -964,5 +1008,31 @@ mod tests {
         let mut bomb = vec![1u8];
         bomb.extend(zstd::bulk::compress(&vec![0u8; 1 << 20], 1).unwrap());
         assert_eq!(z.decode("k", bomb).unwrap().len(), 1 << 20);
+    }
+
+    #[cfg(feature = "compression")]
+    #[test]
+    fn reused_contexts_follow_each_stage_level() {
+        // Stages at different levels share this thread's context; each output must be exactly
+        // what a fresh context at that level produces, and decode back.
+        let text: Vec<u8> = (0..20_000u32)
+            .flat_map(|i| format!("row {} of {} ", i % 97, i % 13).into_bytes())
+            .collect();
+        for level in [1, 19, 3, 19, 1] {
+            let z = Zstd::new(level);
+            let encoded = z.encode("k", text.clone()).unwrap();
+            let mut expected = vec![1u8];
+            expected.extend(zstd::bulk::compress(&text, level).unwrap());
+            assert_eq!(encoded, expected, "level {level}");
+            assert_eq!(z.decode("k", encoded).unwrap(), text);
+        }
+        // Incompressible input is stored as it is, and a later compressible one still works.
+        let z = Zstd::new(3);
+        let noise: Vec<u8> = (0..4096).map(|_| fastrand::u8(..)).collect();
+        let stored = z.encode("k", noise.clone()).unwrap();
+        assert_eq!((stored[0], &stored[1..]), (0, &noise[..]));
+        assert_eq!(z.decode("k", stored).unwrap(), noise);
+        let again = z.encode("k", text.clone()).unwrap();
+        assert_eq!(z.decode("k", again).unwrap(), text);
     }
 }

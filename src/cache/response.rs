@@ -10,9 +10,9 @@
 //!   string (see [`Headers`]), so decoding it costs one allocation however many fields it has;
 //!   timestamps are integers (milliseconds since the Unix epoch, zig-zag varints in bincode);
 //!   the HTTP version is a one-byte enum tag;
-//! * **`serde_dynamo`**, which turns a response into a native DynamoDB map: bodies become the `B`
-//!   (binary) type, header values that are valid UTF-8 become `S` strings, so an item stays
-//!   browsable in the console;
+//! * **the document format** (`serde_dynamo`'s representation), which turns a response into a
+//!   native DynamoDB map: bodies become the `B` (binary) type, header values that are valid
+//!   UTF-8 become `S` strings, so an item stays browsable in the console;
 //! * **`serde_json`**: header values are strings when they are valid UTF-8 (a list of byte values
 //!   otherwise); bodies are a list of byte values (JSON has no byte type).
 //!
@@ -1462,7 +1462,13 @@ mod tests {
         use std::collections::HashMap;
 
         let response = sample(16);
-        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&response).unwrap();
+        let AttributeValue::M(item) = crate::document::to_attribute_value(&response).unwrap()
+        else {
+            panic!("a response should be a map");
+        };
+        // The same document serde_dynamo writes, so either reads the other's items.
+        let theirs: HashMap<String, AttributeValue> = serde_dynamo::to_item(&response).unwrap();
+        assert_eq!(item, theirs);
         match &item["body"] {
             AttributeValue::B(blob) => assert_eq!(blob.as_ref(), &[0xAB; 16][..]),
             other => panic!("body should be binary, got {other:?}"),
@@ -1480,7 +1486,10 @@ mod tests {
             panic!("a header should be a list");
         };
         assert!(matches!(binary[1], AttributeValue::B(_)));
-        let back: CachedResponse = serde_dynamo::from_item(item).unwrap();
+        let back: CachedResponse = serde_dynamo::from_item(item.clone()).unwrap();
+        assert_eq!(back, response);
+        let back: CachedResponse =
+            crate::document::from_attribute_value(AttributeValue::M(item)).unwrap();
         assert_eq!(back, response);
     }
 
