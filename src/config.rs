@@ -43,7 +43,12 @@ impl Default for Timeouts {
 /// How batch operations run and retry the items DynamoDB hands back unprocessed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchOptions {
-    /// Requests kept in flight at once.
+    /// Requests kept in flight at once (listing also reads at most this many shards at once).
+    ///
+    /// The default, 16, is what a 10,000-item `insert_many` needed to run over 3× faster than a
+    /// one-batch-at-a-time loop against DynamoDB Local (8 gave 2.7×, see the README's
+    /// Performance section). Against a table with little provisioned write capacity, fewer
+    /// requests in flight mean fewer throttled batches to retry.
     pub concurrency: usize,
     /// Attempts per batch before giving up with [`Error::Throttled`].
     pub max_attempts: u32,
@@ -54,10 +59,10 @@ pub struct BatchOptions {
 }
 
 impl Default for BatchOptions {
-    /// 8 requests in flight, 10 attempts, backoff from 25 ms up to 2 s.
+    /// 16 requests in flight, 10 attempts, backoff from 25 ms up to 2 s.
     fn default() -> Self {
         BatchOptions {
-            concurrency: 8,
+            concurrency: 16,
             max_attempts: 10,
             initial_backoff: Duration::from_millis(25),
             max_backoff: Duration::from_secs(2),
