@@ -165,6 +165,20 @@ fn number(n: impl ToString) -> Result<AttributeValue, DocumentError> {
     Ok(AttributeValue::N(n.to_string()))
 }
 
+/// A number map key as serde_dynamo writes it: its `Display` form.
+fn key_number(n: impl ToString) -> Result<String, DocumentError> {
+    Ok(n.to_string())
+}
+
+/// Serializer methods for integer types, each returning `$convert(v)`.
+macro_rules! serialize_numbers {
+    ($out:ty, $convert:ident; $($method:ident: $ty:ty),* $(,)?) => {$(
+        fn $method(self, v: $ty) -> Result<$out, DocumentError> {
+            $convert(v)
+        }
+    )*};
+}
+
 /// Exactly `v.to_string()` (the shortest decimal that parses back to `v`, written without an
 /// exponent), which serde_dynamo uses, but about twice as fast when that decimal has at most
 /// 15 significant digits (prices, scores, measurements: most floats people store).
@@ -305,40 +319,14 @@ impl ser::Serializer for Serializer {
         Ok(AttributeValue::Bool(v))
     }
 
-    fn serialize_i8(self, v: i8) -> Result<AttributeValue, DocumentError> {
-        number(v)
-    }
-
-    fn serialize_i16(self, v: i16) -> Result<AttributeValue, DocumentError> {
-        number(v)
-    }
-
-    fn serialize_i32(self, v: i32) -> Result<AttributeValue, DocumentError> {
-        number(v)
-    }
-
-    fn serialize_i64(self, v: i64) -> Result<AttributeValue, DocumentError> {
-        number(v)
+    serialize_numbers! {
+        AttributeValue, number;
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64
     }
 
     // `serialize_i128` and `serialize_u128` keep serde's default, an "i128 is not supported"
     // error, as in serde_dynamo (whose map keys do accept them).
-
-    fn serialize_u8(self, v: u8) -> Result<AttributeValue, DocumentError> {
-        number(v)
-    }
-
-    fn serialize_u16(self, v: u16) -> Result<AttributeValue, DocumentError> {
-        number(v)
-    }
-
-    fn serialize_u32(self, v: u32) -> Result<AttributeValue, DocumentError> {
-        number(v)
-    }
-
-    fn serialize_u64(self, v: u64) -> Result<AttributeValue, DocumentError> {
-        number(v)
-    }
 
     /// `Display`, like serde_dynamo: shortest round-tripping digits, never an exponent
     /// (`1e20` is `"100000000000000000000"`), and `"NaN"`, `"inf"`, `"-inf"` (not refused).
@@ -679,44 +667,11 @@ impl ser::Serializer for KeySerializer {
         Ok(if v { "true" } else { "false" }.to_owned())
     }
 
-    fn serialize_i8(self, v: i8) -> Result<String, DocumentError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_i16(self, v: i16) -> Result<String, DocumentError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_i32(self, v: i32) -> Result<String, DocumentError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_i64(self, v: i64) -> Result<String, DocumentError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_i128(self, v: i128) -> Result<String, DocumentError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_u8(self, v: u8) -> Result<String, DocumentError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_u16(self, v: u16) -> Result<String, DocumentError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_u32(self, v: u32) -> Result<String, DocumentError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_u64(self, v: u64) -> Result<String, DocumentError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_u128(self, v: u128) -> Result<String, DocumentError> {
-        Ok(v.to_string())
+    serialize_numbers! {
+        String, key_number;
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64, serialize_u128: u128
     }
 
     fn serialize_f32(self, _v: f32) -> Result<String, DocumentError> {
@@ -1048,9 +1003,18 @@ impl<'de> de::Deserializer<'de> for Deserializer {
                 items: items.into_iter(),
                 remaining,
             }),
-            AttributeValue::Ss(strings) => visitor.visit_seq(StringSetAccess(strings.into_iter())),
-            AttributeValue::Ns(numbers) => visitor.visit_seq(NumberSetAccess(numbers.into_iter())),
-            AttributeValue::Bs(blobs) => visitor.visit_seq(BinarySetAccess(blobs.into_iter())),
+            // `SS` elements go through serde's own string deserializer, as in serde_dynamo:
+            // everything but enums is `visit_string` (so an `Option<String>` element is an
+            // error); `NS` elements are numbers, `BS` elements byte buffers.
+            AttributeValue::Ss(strings) => {
+                visitor.visit_seq(SetAccess::new(strings, StringDeserializer::new))
+            }
+            AttributeValue::Ns(numbers) => {
+                visitor.visit_seq(SetAccess::new(numbers, NumberDeserializer))
+            }
+            AttributeValue::Bs(blobs) => visitor.visit_seq(SetAccess::new(blobs, |b: Blob| {
+                BytesDeserializer(b.into_inner())
+            })),
             other => Err(refuse(other, EXPECTED_SEQ)),
         }
     }
@@ -1162,70 +1126,39 @@ impl Drop for ListAccess {
     }
 }
 
-/// The elements of an `SS`: plain strings.
-struct StringSetAccess(vec::IntoIter<String>);
+/// The elements of a set (`SS`, `NS` or `BS`), each read through the deserializer `read`
+/// makes of it.
+struct SetAccess<T, D> {
+    items: vec::IntoIter<T>,
+    read: fn(T) -> D,
+}
 
-impl<'de> de::SeqAccess<'de> for StringSetAccess {
-    type Error = DocumentError;
-
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DocumentError> {
-        match self.0.next() {
-            // serde's own string deserializer, as in serde_dynamo: everything but enums is
-            // `visit_string` (so an `Option<String>` element is an error).
-            Some(s) => seed.deserialize(StringDeserializer::new(s)).map(Some),
-            None => Ok(None),
+impl<T, D> SetAccess<T, D> {
+    fn new(items: Vec<T>, read: fn(T) -> D) -> Self {
+        SetAccess {
+            items: items.into_iter(),
+            read,
         }
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        Some(self.0.len())
     }
 }
 
-/// The elements of an `NS`: numbers (see [`NumberDeserializer`]).
-struct NumberSetAccess(vec::IntoIter<String>);
-
-impl<'de> de::SeqAccess<'de> for NumberSetAccess {
+impl<'de, T, D: de::Deserializer<'de, Error = DocumentError>> de::SeqAccess<'de>
+    for SetAccess<T, D>
+{
     type Error = DocumentError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(
+    fn next_element_seed<S: DeserializeSeed<'de>>(
         &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DocumentError> {
-        match self.0.next() {
-            Some(n) => seed.deserialize(NumberDeserializer(n)).map(Some),
+        seed: S,
+    ) -> Result<Option<S::Value>, DocumentError> {
+        match self.items.next() {
+            Some(item) => seed.deserialize((self.read)(item)).map(Some),
             None => Ok(None),
         }
     }
 
     fn size_hint(&self) -> Option<usize> {
-        Some(self.0.len())
-    }
-}
-
-/// The elements of a `BS`: byte buffers (see [`BytesDeserializer`]).
-struct BinarySetAccess(vec::IntoIter<Blob>);
-
-impl<'de> de::SeqAccess<'de> for BinarySetAccess {
-    type Error = DocumentError;
-
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DocumentError> {
-        match self.0.next() {
-            Some(b) => seed
-                .deserialize(BytesDeserializer(b.into_inner()))
-                .map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        Some(self.0.len())
+        Some(self.items.len())
     }
 }
 
