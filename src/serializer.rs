@@ -438,6 +438,11 @@ pub struct Zstd {
     level: i32,
 }
 
+/// The largest compression context, in bytes, a thread keeps for the next value (contexts for
+/// high levels and large inputs take tens of megabytes).
+#[cfg(feature = "compression")]
+const MAX_KEPT_CONTEXT: usize = 8 * 1024 * 1024;
+
 #[cfg(feature = "compression")]
 thread_local! {
     /// This thread's compression context and the level it is set to.
@@ -464,16 +469,21 @@ impl Zstd {
         sink.set_position(sink.get_ref().len() as u64);
         let run = |slot: &mut Option<(i32, zstd::bulk::Compressor<'static>)>,
                    sink: &mut std::io::Cursor<&mut Vec<u8>>| {
-            match slot {
-                Some((level, _)) if *level == self.level => {}
-                Some((level, compressor)) => {
-                    compressor.set_compression_level(self.level)?;
-                    *level = self.level;
+            let mut compressor = match slot.take() {
+                Some((level, mut compressor)) => {
+                    if level != self.level {
+                        compressor.set_compression_level(self.level)?;
+                    }
+                    compressor
                 }
-                None => *slot = Some((self.level, zstd::bulk::Compressor::new(self.level)?)),
+                None => zstd::bulk::Compressor::new(self.level)?,
+            };
+            let result = compressor.compress_to_buffer(data, sink);
+            // A context grows with the level and the input; a large one is not kept.
+            if compressor.context_mut().sizeof() <= MAX_KEPT_CONTEXT {
+                *slot = Some((self.level, compressor));
             }
-            let (_, compressor) = slot.as_mut().expect("filled above");
-            compressor.compress_to_buffer(data, sink)
+            result
         };
         match COMPRESSOR.try_with(|cell| run(&mut cell.borrow_mut(), &mut sink)) {
             Ok(result) => result,
@@ -495,16 +505,18 @@ impl Zstd {
             ));
         }
         let run = |slot: &mut Option<zstd::bulk::Decompressor<'static>>| {
-            if slot.is_none() {
-                *slot = Some(zstd::bulk::Decompressor::new()?);
-            }
-            let decoder = slot.as_mut().expect("filled above");
+            let mut decoder = match slot.take() {
+                Some(decoder) => decoder,
+                None => zstd::bulk::Decompressor::new()?,
+            };
             let mut out = Vec::with_capacity((claimed as usize).max(frame.len() * 2));
-            match decoder.decompress_to_buffer(frame, &mut out) {
+            let result = match decoder.decompress_to_buffer(frame, &mut out) {
                 Ok(_) => Ok(out),
                 // Unknown or wrong content size: retry into a bounded buffer.
                 Err(_) => decoder.decompress(frame, MAX_DECODED_SIZE),
-            }
+            };
+            *slot = Some(decoder);
+            result
         };
         DECOMPRESSOR
             .try_with(|cell| run(&mut cell.borrow_mut()))
