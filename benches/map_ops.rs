@@ -847,7 +847,7 @@ where
 
 /// `DYNAMODICT_BENCH_IN_FLIGHT=<n>`: batch requests in flight, for the dict (its
 /// `BatchOptions::concurrency`) and for the raw `raw_<n>_in_flight` variants alike. Default: the
-/// dict's default, 8.
+/// dict's default (16).
 const IN_FLIGHT_ENV: &str = "DYNAMODICT_BENCH_IN_FLIGHT";
 
 /// Requests in flight in the bulk benches (see [`IN_FLIGHT_ENV`]).

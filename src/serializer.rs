@@ -55,7 +55,8 @@ pub enum Format {
     /// JSON (serde_json), stored as bytes.
     Json,
     /// A native DynamoDB map, browsable in the AWS console, in `serde_dynamo`'s representation
-    /// (items written by either read back with the other). Byte stages cannot follow it, but it can be [signed](Serializer::signed).
+    /// (items written by either read back with the other). Byte stages cannot follow it, but it
+    /// can be [signed](Serializer::signed).
     Document,
 }
 
