@@ -932,7 +932,7 @@ impl CpuUse {
     fn now(server: Option<u32>) -> Self {
         CpuUse {
             bench: process_cpu_time(),
-            server: server.map_or(Duration::ZERO, proc_cpu_time),
+            server: server.map_or(Duration::ZERO, cpu_time_of_pid),
         }
     }
 
@@ -958,7 +958,7 @@ impl std::fmt::Display for CpuUse {
 }
 
 /// User + system CPU time of process `pid` from `/proc`; zero if unreadable.
-fn proc_cpu_time(pid: u32) -> Duration {
+fn cpu_time_of_pid(pid: u32) -> Duration {
     let ticks = || -> Option<u64> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // The command name may hold spaces: count fields after its closing parenthesis, where
@@ -1077,32 +1077,20 @@ fn bulk(c: &mut Criterion) {
         ))
     };
     // The raw SDK with `in_flight()` requests at once: what concurrency can gain on this machine.
-    let concurrent_keys = || {
-        let count = block(raw_pages_concurrent(
+    // Listing: the items of every page counted (or the server's counts summed, for `Count`).
+    let concurrent_listing = |what: RawQuery| {
+        let total = block(raw_pages_concurrent(
             client,
             &namespace,
-            RawQuery::Keys,
-            |items, _| async move { Ok(black_box(items).len()) },
+            what,
+            |items, count| async move {
+                Ok(match what {
+                    RawQuery::Count => count,
+                    _ => black_box(items).len(),
+                })
+            },
         ));
-        assert_eq!(count, n);
-    };
-    let concurrent_values = || {
-        let count = block(raw_pages_concurrent(
-            client,
-            &namespace,
-            RawQuery::Items,
-            |items, _| async move { Ok(black_box(items).len()) },
-        ));
-        assert_eq!(count, n);
-    };
-    let concurrent_len = || {
-        let count = block(raw_pages_concurrent(
-            client,
-            &namespace,
-            RawQuery::Count,
-            |_, count| async move { Ok(count) },
-        ));
-        assert_eq!(count, n);
+        assert_eq!(total, n);
     };
     let concurrent_clear = || {
         block(raw_pages_concurrent(
@@ -1147,7 +1135,7 @@ fn bulk(c: &mut Criterion) {
                 assert_eq!(keys.len(), n);
             },
             &raw_keys,
-            &concurrent_keys,
+            &|| concurrent_listing(RawQuery::Keys),
         ),
         (
             "values",
@@ -1157,14 +1145,14 @@ fn bulk(c: &mut Criterion) {
                 assert_eq!(values.len(), n);
             },
             &raw_values,
-            &concurrent_values,
+            &|| concurrent_listing(RawQuery::Items),
         ),
         (
             "len",
             false,
             &|| assert_eq!(dict.len().expect("len"), n),
             &raw_len,
-            &concurrent_len,
+            &|| concurrent_listing(RawQuery::Count),
         ),
         (
             "bulk_delete",
