@@ -72,18 +72,30 @@ impl Core {
         ttl.or(self.default_ttl).map(expiry_after)
     }
 
+    /// `value`'s item for `key`, expiring after `ttl` (`None`: the map's default).
     fn item<V: Serialize + ?Sized>(
         &self,
         key: &str,
         value: &V,
         ttl: Option<Duration>,
     ) -> Result<Prepared> {
+        self.item_expiring_at(key, value, self.expires_at(ttl))
+    }
+
+    /// `value`'s item for `key`, expiring at `expires_at` (epoch seconds) if the table has a
+    /// TTL attribute.
+    fn item_expiring_at<V: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &V,
+        expires_at: Option<u64>,
+    ) -> Result<Prepared> {
         build_item(
             &self.layout,
             &self.serializer,
             key,
             value,
-            self.expires_at(ttl),
+            expires_at.filter(|_| self.layout.ttl_attribute.is_some()),
             self.max_value,
         )
     }
@@ -545,13 +557,12 @@ impl Core {
 
     /// Reads many keys (distinct), large values reassembled.
     async fn get_many(&self, keys: Vec<String>) -> Result<HashMap<String, Item>> {
-        let found = batch::get_items(
+        let mut found = batch::get_items(
             self,
             keys.iter().map(|k| self.layout.item_key(k)).collect(),
             None,
         )
         .await?;
-        let mut found = found;
         // Only large values (manifests) need more requests; every other item is final. One
         // future per manifest, a few in flight (a future holding an SDK request is kilobytes).
         let manifest_keys: Vec<String> = found
@@ -766,24 +777,14 @@ impl<V: Serialize + DeserializeOwned> DynamoDbDict<V> {
         expires_at: Option<u64>,
     ) -> Result<()> {
         let core = &self.core;
-        let expires_at = expires_at.filter(|_| core.layout.ttl_attribute.is_some());
-        let item = build_item(
-            &core.layout,
-            &core.serializer,
-            key,
-            value,
-            expires_at,
-            core.max_value,
-        )?;
+        let item = core.item_expiring_at(key, value, expires_at)?;
         core.run(core.put(key, item, false)).map(|_| ())
     }
 
     /// Stores `value` at `key` without reading the previous value (cheaper than
     /// [`insert`](Self::insert) when the old value is not needed).
     pub fn set(&self, key: &str, value: &V) -> Result<()> {
-        let core = &self.core;
-        let item = core.item(key, value, None)?;
-        core.run(core.put(key, item, false)).map(|_| ())
+        self.set_expiring_at(key, value, self.core.expires_at(None))
     }
 
     /// Removes `key`; returns whether a live value was there. Never decodes the value, so it

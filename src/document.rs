@@ -1072,9 +1072,10 @@ impl<'de> de::Deserializer<'de> for Deserializer {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DocumentError> {
+        let nested = self.nested();
         match self.input {
             AttributeValue::S(s) => visitor.visit_enum(StringDeserializer::<DocumentError>::new(s)),
-            AttributeValue::M(map) => match self.remaining.checked_sub(1) {
+            AttributeValue::M(map) => match nested {
                 Some(remaining) => visitor.visit_enum(EnumAccess { map, remaining }),
                 None => Err(too_deep(AttributeValue::M(map))),
             },

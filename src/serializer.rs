@@ -454,6 +454,17 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
+/// Runs `run` with this thread's context slot in `slot`, or with an empty slot (a fresh
+/// context, not kept) while the thread is being torn down.
+#[cfg(feature = "compression")]
+fn with_thread_context<C, R>(
+    slot: &'static std::thread::LocalKey<std::cell::RefCell<Option<C>>>,
+    mut run: impl FnMut(&mut Option<C>) -> R,
+) -> R {
+    slot.try_with(|cell| run(&mut cell.borrow_mut()))
+        .unwrap_or_else(|_| run(&mut None))
+}
+
 #[cfg(feature = "compression")]
 impl Zstd {
     /// A stage compressing at `level` (clamped to zstd's range).
@@ -468,8 +479,7 @@ impl Zstd {
     fn compress_into(&self, data: &[u8], out: &mut Vec<u8>) -> std::io::Result<usize> {
         let mut sink = std::io::Cursor::new(out);
         sink.set_position(sink.get_ref().len() as u64);
-        let run = |slot: &mut Option<(i32, zstd::bulk::Compressor<'static>)>,
-                   sink: &mut std::io::Cursor<&mut Vec<u8>>| {
+        let run = |slot: &mut Option<(i32, zstd::bulk::Compressor<'static>)>| {
             let mut compressor = match slot.take() {
                 Some((level, mut compressor)) => {
                     if level != self.level {
@@ -479,17 +489,14 @@ impl Zstd {
                 }
                 None => zstd::bulk::Compressor::new(self.level)?,
             };
-            let result = compressor.compress_to_buffer(data, sink);
+            let result = compressor.compress_to_buffer(data, &mut sink);
             // A context grows with the level and the input; a large one is not kept.
             if compressor.context_mut().sizeof() <= MAX_KEPT_CONTEXT {
                 *slot = Some((self.level, compressor));
             }
             result
         };
-        match COMPRESSOR.try_with(|cell| run(&mut cell.borrow_mut(), &mut sink)) {
-            Ok(result) => result,
-            Err(_) => run(&mut None, &mut sink),
-        }
+        with_thread_context(&COMPRESSOR, run)
     }
 
     /// Decompresses a frame with this thread's context (or a fresh one while the thread is
@@ -519,10 +526,7 @@ impl Zstd {
             *slot = Some(decoder);
             result
         };
-        DECOMPRESSOR
-            .try_with(|cell| run(&mut cell.borrow_mut()))
-            .unwrap_or_else(|_| run(&mut None))
-            .map_err(|e| format!("zstd: {e}"))
+        with_thread_context(&DECOMPRESSOR, run).map_err(|e| format!("zstd: {e}"))
     }
 }
 

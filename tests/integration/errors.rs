@@ -316,7 +316,7 @@ fn get_and_listing_agree_on_odd_expiry_values() {
         ("far-future", AttributeValue::N("99999999999".into())),
         ("null", AttributeValue::Null(true)),
     ];
-    let template = { raw.get(d.namespace(), "plain").unwrap() };
+    let template = raw.get(d.namespace(), "plain").unwrap();
     for (name, ttl) in odd {
         let mut item = template.clone();
         item.insert(

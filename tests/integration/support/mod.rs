@@ -5,9 +5,8 @@
 
 pub mod proxy;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dynamodict::aws_sdk_dynamodb::Client;
 use dynamodict::aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
