@@ -1,229 +1,21 @@
-//! Building a map: connection settings, timeouts, retries and map options.
+//! Building a map: [`DictBuilder`], with the connection settings and map options.
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::retry::{RetryConfig, RetryPartition};
-use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use aws_sdk_dynamodb::config::Credentials;
 
-use crate::bridge::Bridge;
-use crate::dict::{Core, DynamoDbDict};
+use crate::dict::DynamoDbDict;
+use crate::engine::{BatchOptions, ConnectionOptions, Engine, Timeouts, table};
 use crate::layout::{self, Layout};
 use crate::serializer::Serializer;
+use crate::values::chunked::DEFAULT_MAX_VALUE_BYTES;
+use crate::values::{DEFAULT_SWEEP_GRACE, Store};
 use crate::{Error, Result};
-
-/// Timeouts applied to every request. On by default: a server that accepts a connection and
-/// never answers cannot hang the caller forever.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Establishing a TCP/TLS connection.
-    pub connect: Duration,
-    /// One attempt of a request, retries excluded.
-    pub attempt: Duration,
-    /// A whole call, retries included.
-    pub operation: Duration,
-}
-
-impl Default for Timeouts {
-    /// 3 s to connect, 10 s per attempt, 30 s per operation.
-    fn default() -> Self {
-        Timeouts {
-            connect: Duration::from_secs(3),
-            attempt: Duration::from_secs(10),
-            operation: Duration::from_secs(30),
-        }
-    }
-}
-
-/// How batch operations run and retry the items DynamoDB hands back unprocessed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchOptions {
-    /// Requests kept in flight at once (listing also reads at most this many shards at once).
-    ///
-    /// The default, 16, is what a 10,000-item `insert_many` needed to run over 3× faster than a
-    /// one-batch-at-a-time loop against DynamoDB Local (8 gave 2.7×, see the README's
-    /// Performance section). Against a table with little provisioned write capacity, fewer
-    /// requests in flight mean fewer throttled batches to retry.
-    pub concurrency: usize,
-    /// Attempts per batch before giving up with [`Error::Throttled`].
-    pub max_attempts: u32,
-    /// First backoff delay; doubles each attempt, with full jitter.
-    pub initial_backoff: Duration,
-    /// Largest backoff delay.
-    pub max_backoff: Duration,
-}
-
-impl Default for BatchOptions {
-    /// 16 requests in flight, 10 attempts, backoff from 25 ms up to 2 s.
-    fn default() -> Self {
-        BatchOptions {
-            concurrency: 16,
-            max_attempts: 10,
-            initial_backoff: Duration::from_millis(25),
-            max_backoff: Duration::from_secs(2),
-        }
-    }
-}
-
-/// Everything needed to reach DynamoDB. Shared by [`DictBuilder`] and the cache's builder.
-#[derive(Clone, Default)]
-pub(crate) struct ConnectionOptions {
-    pub endpoint_url: Option<String>,
-    pub region: Option<String>,
-    pub credentials: Option<Credentials>,
-    pub sdk_config: Option<SdkConfig>,
-    pub client: Option<Client>,
-    pub timeouts: Timeouts,
-    pub max_attempts: Option<u32>,
-    pub local: bool,
-}
-
-impl fmt::Debug for ConnectionOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnectionOptions")
-            .field("endpoint_url", &self.endpoint_url)
-            .field("region", &self.region)
-            .field(
-                "credentials",
-                &self.credentials.as_ref().map(|_| "<redacted>"),
-            )
-            .field(
-                "sdk_config",
-                &self.sdk_config.as_ref().map(|_| "<SdkConfig>"),
-            )
-            .field("client", &self.client.as_ref().map(|_| "<Client>"))
-            .field("timeouts", &self.timeouts)
-            .field("max_attempts", &self.max_attempts)
-            .field("local", &self.local)
-            .finish()
-    }
-}
-
-/// The runtime and client shared by every clone of a map (and by maps opened from it).
-pub(crate) struct Connection {
-    // Field order matters: the client (and its connection pool) is dropped before the runtime.
-    pub client: Client,
-    pub bridge: Bridge,
-}
-
-impl fmt::Debug for Connection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Connection")
-    }
-}
-
-fn is_loopback(url: &str) -> bool {
-    let rest = url.split("://").nth(1).unwrap_or(url);
-    let host = rest.split(['/', '?']).next().unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-impl ConnectionOptions {
-    /// Resolves the endpoint of the embedded DynamoDB Local when asked for.
-    fn resolve_local(&mut self) -> Result<()> {
-        #[cfg(feature = "local")]
-        if self.local {
-            let server = crate::local::DynamoDbLocal::shared()?;
-            self.endpoint_url = Some(server.endpoint().to_owned());
-        }
-        #[cfg(not(feature = "local"))]
-        if self.local {
-            return Err(Error::Config(
-                "`local()` needs the crate feature \"local\"".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    pub(crate) fn connect(mut self) -> Result<Arc<Connection>> {
-        self.resolve_local()?;
-        let bridge = Bridge::new()?;
-        let client = bridge.run(self.build_client())?;
-        Ok(Arc::new(Connection { client, bridge }))
-    }
-
-    async fn build_client(self) -> Result<Client> {
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(self.timeouts.connect)
-            .operation_attempt_timeout(self.timeouts.attempt)
-            .operation_timeout(self.timeouts.operation)
-            .build();
-        let retry = match self.max_attempts {
-            Some(n) => RetryConfig::standard().with_max_attempts(n.max(1)),
-            None => RetryConfig::standard(),
-        };
-        let mut builder = if let Some(client) = self.client {
-            client.config().to_builder()
-        } else {
-            let sdk_config = match self.sdk_config {
-                Some(config) => config,
-                None => {
-                    let local = self.endpoint_url.as_deref().is_some_and(is_loopback);
-                    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-                    match (self.region, local) {
-                        (Some(region), _) => loader = loader.region(Region::new(region)),
-                        (None, true) => loader = loader.region(Region::from_static("us-east-1")),
-                        (None, false) => {}
-                    }
-                    match (self.credentials.clone(), local) {
-                        (Some(c), _) => loader = loader.credentials_provider(c),
-                        // DynamoDB Local accepts any credentials; don't let the default chain
-                        // stall on the instance-metadata service.
-                        (None, true) => {
-                            loader = loader.credentials_provider(Credentials::new(
-                                // DynamoDB Local accepts only alphanumeric access key ids.
-                                "dynamodictlocal",
-                                "dynamodictlocal",
-                                None,
-                                None,
-                                "dynamodict-local",
-                            ))
-                        }
-                        (None, false) => {}
-                    }
-                    loader.load().await
-                }
-            };
-            aws_sdk_dynamodb::config::Builder::from(&sdk_config)
-        };
-        if let Some(url) = self.endpoint_url {
-            builder = builder.endpoint_url(url);
-        }
-        if let Some(credentials) = self.credentials {
-            builder = builder.credentials_provider(SharedCredentialsProvider::new(credentials));
-        }
-        // Each connection gets its own retry token bucket: the SDK's default is one bucket per
-        // process and region, so one map's failures could switch off retries for every other.
-        let config = builder
-            .timeout_config(timeouts)
-            .retry_config(retry)
-            .retry_partition(RetryPartition::custom("dynamodict").build())
-            .build();
-        if config.region().is_none() {
-            return Err(Error::Config(
-                "no AWS region is configured: set AWS_REGION, a profile region, or call `.region(..)`"
-                    .into(),
-            ));
-        }
-        Ok(Client::from_conf(config))
-    }
-}
 
 /// Builds a [`DynamoDbDict`]. Get one from [`DynamoDbDict::builder`].
 ///
@@ -249,6 +41,8 @@ pub struct DictBuilder<V> {
     serializer: Serializer,
     batch: BatchOptions,
     max_value: Option<usize>,
+    sweep_grace: Duration,
+    auto_sweep: bool,
     connection: ConnectionOptions,
     _value: PhantomData<fn() -> V>,
 }
@@ -266,6 +60,8 @@ impl<V> fmt::Debug for DictBuilder<V> {
             .field("serializer", &self.serializer)
             .field("batch", &self.batch)
             .field("max_value", &self.max_value)
+            .field("sweep_grace", &self.sweep_grace)
+            .field("auto_sweep", &self.auto_sweep)
             .field("connection", &self.connection)
             .finish()
     }
@@ -283,7 +79,9 @@ impl<V> DictBuilder<V> {
             shards: layout::DEFAULT_SHARDS,
             serializer: Serializer::default(),
             batch: BatchOptions::default(),
-            max_value: Some(crate::chunks::DEFAULT_MAX_VALUE_BYTES),
+            max_value: Some(DEFAULT_MAX_VALUE_BYTES),
+            sweep_grace: DEFAULT_SWEEP_GRACE,
+            auto_sweep: true,
             connection: ConnectionOptions::default(),
             _value: PhantomData,
         }
@@ -355,10 +153,30 @@ impl<V> DictBuilder<V> {
     /// and batch writes and deletes skip the metadata read that finds the chunks of replaced
     /// large values (about one extra request per 100 keys).
     pub fn large_values(mut self, enabled: bool) -> Self {
-        self.max_value = enabled.then_some(
-            self.max_value
-                .unwrap_or(crate::chunks::DEFAULT_MAX_VALUE_BYTES),
-        );
+        self.max_value = enabled.then_some(self.max_value.unwrap_or(DEFAULT_MAX_VALUE_BYTES));
+        self
+    }
+
+    /// How long the storage of a large value that no key refers to any more is kept before it
+    /// may be reclaimed (default 15 minutes). It must be longer than any write can take: a
+    /// large value's manifest is only sent within the first half of this period after its
+    /// upload started (a write that takes longer fails with [`Error::Timeout`] and leaves its
+    /// chunks to the sweep), and it must be at least four times the operation timeout
+    /// ([`Timeouts::operation`]), so that a request delayed in the network cannot land after
+    /// the sweep. Clocks of the machines sharing a table must agree within a quarter of it.
+    pub fn sweep_grace(mut self, grace: Duration) -> Self {
+        self.sweep_grace = grace;
+        self
+    }
+
+    /// Reclaim unreferenced large-value storage without being asked (default on): at most once
+    /// per grace period per map handle, a write that creates or retires a large value also
+    /// runs [`DynamoDbDict::sweep`]. Its cost is one query per shard over the namespace's
+    /// generation records (about 100 bytes per large value stored) and one consistent
+    /// `BatchGetItem` of their keys per 100 records; namespaces that never held a large
+    /// value pay nothing. With `false`, call [`DynamoDbDict::sweep`] yourself.
+    pub fn auto_sweep(mut self, enabled: bool) -> Self {
+        self.auto_sweep = enabled;
         self
     }
 
@@ -467,6 +285,17 @@ impl<V> DictBuilder<V> {
                 crate::serializer::MAX_DECODED_SIZE
             )));
         }
+        let operation = self.connection.timeouts.operation;
+        if self.sweep_grace < operation.saturating_mul(4)
+            || self.sweep_grace < Duration::from_secs(2)
+        {
+            return Err(Error::Config(format!(
+                "sweep_grace ({:?}) must be at least 2 s and at least four times the operation \
+                 timeout ({operation:?}), so that no write of a large value can land after its \
+                 storage was reclaimed; raise sweep_grace or lower Timeouts::operation",
+                self.sweep_grace
+            )));
+        }
         if self.batch.concurrency == 0 || self.batch.max_attempts == 0 {
             return Err(Error::Config(
                 "batch concurrency and max_attempts must be at least 1".into(),
@@ -488,42 +317,27 @@ impl<V> DictBuilder<V> {
         let create = self.create_table;
         connection
             .bridge
-            .run(layout::open_table(&connection.client, &layout, create))?;
-        Ok(DynamoDbDict::from_core(Arc::new(Core {
+            .run(table::open_table(&connection.client, &layout, create))?;
+        let engine = Engine {
             connection,
             layout,
-            serializer: self.serializer,
             consistent_reads: self.consistent_reads,
-            default_ttl: self.default_ttl,
             batch: self.batch,
-            max_value: self.max_value,
-            large_seen: std::sync::atomic::AtomicBool::new(false),
-        })))
+        };
+        Ok(DynamoDbDict::from_store(Arc::new(Store::new(
+            engine,
+            self.serializer,
+            self.default_ttl,
+            self.max_value,
+            self.sweep_grace,
+            self.auto_sweep,
+        ))))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn loopback_detection() {
-        for url in [
-            "http://localhost:8000",
-            "http://127.0.0.1:1",
-            "http://[::1]:80/",
-            "http://LOCALHOST",
-        ] {
-            assert!(is_loopback(url), "{url}");
-        }
-        for url in [
-            "https://dynamodb.eu-west-1.amazonaws.com",
-            "http://10.0.0.1:8000",
-            "http://localhost.evil.com",
-        ] {
-            assert!(!is_loopback(url), "{url}");
-        }
-    }
 
     #[test]
     fn debug_never_prints_credentials() {

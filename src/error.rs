@@ -184,6 +184,17 @@ pub enum Error {
         message: String,
     },
 
+    /// A conditional write kept losing races with other writers of the same key (the large-value
+    /// protocol reads a large value, then replaces exactly what it read). Nothing was lost;
+    /// try again.
+    #[error("could not write key {key:?}: {message}")]
+    Conflict {
+        /// The key being written.
+        key: String,
+        /// What happened.
+        message: String,
+    },
+
     /// The internal runtime could not start or run a call (thread or resource exhaustion).
     #[error("runtime error: {0}")]
     Runtime(String),
@@ -263,6 +274,49 @@ where
             }
         }
         _ => Error::Connection { message: message() },
+    }
+}
+
+/// How one attempt of a request failed.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub error: Error,
+    /// The request may have been applied, or may still be applied later (a lost answer, a
+    /// timeout, a broken connection, a server error).
+    pub ambiguous: bool,
+    /// Trying again may succeed (the ambiguous failures, and throttling).
+    pub retryable: bool,
+}
+
+/// Classifies one failed attempt: the error, and whether it is ambiguous or retryable.
+pub(crate) fn sdk_failure<E>(
+    err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    table: &str,
+) -> Failed
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use aws_sdk_dynamodb::error::SdkError;
+    let (ambiguous, retryable) = match &err {
+        SdkError::ConstructionFailure(_) => (false, false),
+        SdkError::ServiceError(service) => {
+            let throttled = matches!(
+                service.err().code(),
+                Some(
+                    "ProvisionedThroughputExceededException"
+                        | "ThrottlingException"
+                        | "RequestLimitExceeded"
+                )
+            );
+            let server_error = service.raw().status().is_server_error();
+            (server_error, throttled || server_error)
+        }
+        _ => (true, true),
+    };
+    Failed {
+        error: sdk_error(err, table),
+        ambiguous,
+        retryable,
     }
 }
 

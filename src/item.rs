@@ -1,6 +1,6 @@
-//! Turning values into DynamoDB items and back, with expiry and serializer checks.
+//! Items: a value turned into a DynamoDB item and back, and expiry times. Pure data, no
+//! requests.
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::primitives::Blob;
@@ -8,13 +8,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::chunks::{self, Prepared};
+pub(crate) use crate::layout::Item;
 use crate::layout::{self, FORMAT, Layout, MAX_ITEM_BYTES, PK, SIGNATURE, SK, VALUE};
-use crate::serializer::{Encoded, Serializer, attribute_size, canonical_bytes};
+use crate::serializer::{Encoded, Format, Serializer, attribute_size, canonical_bytes};
 use crate::{Error, Result};
 
-/// A DynamoDB item.
-pub(crate) type Item = HashMap<String, AttributeValue>;
+/// The latest expiry that is stored (9999-12-31T23:59:59Z, in epoch seconds). An expiry after
+/// it, such as `Duration::MAX` from now, means "never expires": no expiry attribute is written.
+pub const MAX_EXPIRY_SECS: u64 = 253_402_300_799;
 
 /// Seconds since the Unix epoch, now.
 pub(crate) fn now_secs() -> u64 {
@@ -23,14 +24,28 @@ pub(crate) fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The expiry timestamp for a time-to-live starting now: whole seconds, rounded up, so an item
-/// never expires before its time-to-live has passed.
-pub(crate) fn expiry_after(ttl: Duration) -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let at = now.saturating_add(ttl);
-    at.as_secs() + u64::from(at.subsec_nanos() > 0)
+/// The stored expiry for a time-to-live starting now: whole seconds, rounded up, so an item
+/// never expires before its time-to-live has passed. `None` (never) when that is past
+/// [`MAX_EXPIRY_SECS`].
+pub(crate) fn expiry_after(ttl: Duration) -> Option<u64> {
+    SystemTime::now().checked_add(ttl).and_then(expiry_at)
+}
+
+/// The stored expiry for an absolute time: whole seconds, rounded up. `None` (never) past
+/// [`MAX_EXPIRY_SECS`]. A time already past (before 1970 included) is stored as one second ago:
+/// the item reads as expired, and DynamoDB's TTL sweep, which ignores expiries more than five
+/// years old, still deletes it.
+pub(crate) fn expiry_at(at: SystemTime) -> Option<u64> {
+    let secs = match at.duration_since(UNIX_EPOCH) {
+        Ok(since) => since
+            .as_secs()
+            .saturating_add(u64::from(since.subsec_nanos() > 0)),
+        Err(_) => 0,
+    };
+    if secs > MAX_EXPIRY_SECS {
+        return None;
+    }
+    Some(secs.max(now_secs().saturating_sub(1)))
 }
 
 /// Whether an item has not expired, judged exactly as the server-side filter
@@ -47,16 +62,29 @@ pub(crate) fn is_live(item: &Item, layout: &Layout, now: u64) -> bool {
     }
 }
 
-/// Encodes `value` into the item(s) for `key`: one item, or with `max_value` set and the value
-/// over the item limit, a manifest and its chunks (see [`crate::chunks`]).
+/// A value encoded into its item.
+pub(crate) enum Built {
+    /// The whole item, value included.
+    Inline(Item),
+    /// Too large for one item: the item without its value, the value's bytes (for a document,
+    /// its canonical byte encoding), to be stored in chunks, and the size the inline item
+    /// would have had.
+    Large {
+        item: Item,
+        payload: Vec<u8>,
+        inline_size: usize,
+    },
+}
+
+/// Encodes `value` into the item for `key`, expiring at `expires_at` (epoch seconds) when the
+/// layout has an expiry attribute.
 pub(crate) fn build_item<V: Serialize + ?Sized>(
     layout: &Layout,
     serializer: &Serializer,
     key: &str,
     value: &V,
     expires_at: Option<u64>,
-    max_value: Option<usize>,
-) -> Result<Prepared> {
+) -> Result<Built> {
     layout::validate_key(key)?;
     let encoded = serializer.dumps(key, value)?;
     let mut item = layout.item_key(key);
@@ -71,15 +99,11 @@ pub(crate) fn build_item<V: Serialize + ?Sized>(
         FORMAT.to_owned(),
         AttributeValue::S(serializer.id().to_owned()),
     );
-    let ttl = match (layout.ttl_attribute.as_deref(), expires_at) {
-        (Some(attr), Some(at)) => {
-            let n = AttributeValue::N(at.to_string());
-            size += attr.len() + attribute_size(&n);
-            item.insert(attr.to_owned(), n.clone());
-            Some((attr, n))
-        }
-        _ => None,
-    };
+    if let (Some(attr), Some(at)) = (layout.ttl_attribute.as_deref(), expires_at) {
+        let n = AttributeValue::N(at.to_string());
+        size += attr.len() + attribute_size(&n);
+        item.insert(attr.to_owned(), n);
+    }
     let inline_size = size + VALUE.len() + encoded.stored_size() + SIGNATURE.len();
     if inline_size <= MAX_ITEM_BYTES {
         match encoded {
@@ -93,15 +117,8 @@ pub(crate) fn build_item<V: Serialize + ?Sized>(
                 }
             }
         }
-        return Ok(Prepared::Inline(item));
+        return Ok(Built::Inline(item));
     }
-    let Some(max) = max_value else {
-        return Err(Error::ItemTooLarge {
-            key: key.to_owned(),
-            size: inline_size,
-            max: MAX_ITEM_BYTES,
-        });
-    };
     let payload = match encoded {
         Encoded::Bytes(bytes) => bytes,
         Encoded::Document { value, signature } => {
@@ -111,14 +128,20 @@ pub(crate) fn build_item<V: Serialize + ?Sized>(
             canonical_bytes(&value)
         }
     };
-    if payload.len() > max {
-        return Err(Error::ItemTooLarge {
-            key: key.to_owned(),
-            size: payload.len(),
-            max,
-        });
-    }
-    Ok(chunks::split(layout, key, item, &payload, ttl))
+    Ok(Built::Large {
+        item,
+        payload,
+        inline_size,
+    })
+}
+
+/// The expiry attribute of an item, if it has one (copied onto a large value's chunks).
+pub(crate) fn expiry_of<'a>(
+    item: &'a Item,
+    layout: &'a Layout,
+) -> Option<(&'a str, &'a AttributeValue)> {
+    let attr = layout.ttl_attribute.as_deref()?;
+    item.get(attr).map(|value| (attr, value))
 }
 
 /// Decodes a stored item read from `key`. `None` when it has expired.
@@ -148,7 +171,7 @@ pub(crate) fn read_item<V: DeserializeOwned>(
         message: "the item has no value attribute".into(),
     })?;
     let encoded = match serializer.format() {
-        crate::serializer::Format::Document => Encoded::Document {
+        Format::Document => Encoded::Document {
             value,
             signature: match item.remove(SIGNATURE) {
                 Some(AttributeValue::B(b)) => Some(b.into_inner()),
@@ -178,6 +201,8 @@ pub(crate) fn key_of(item: &Item) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn layout() -> Layout {
@@ -192,9 +217,9 @@ mod tests {
     #[test]
     fn round_trip_and_expiry() {
         let (l, s) = (layout(), Serializer::bincode());
-        let (item, _) = build_item(&l, &s, "k", &42u32, Some(100), None)
-            .unwrap()
-            .into_parts();
+        let Built::Inline(item) = build_item(&l, &s, "k", &42u32, Some(100)).unwrap() else {
+            panic!("small values are inline")
+        };
         assert_eq!(
             read_item::<u32>(&l, &s, "k", item.clone(), 99).unwrap(),
             Some(42)
@@ -218,17 +243,18 @@ mod tests {
 
     #[test]
     fn expiry_rounds_up() {
-        let at = expiry_after(Duration::from_millis(1));
+        let at = expiry_after(Duration::from_millis(1)).unwrap();
         assert!(at > now_secs().saturating_sub(1));
-        assert!(expiry_after(Duration::from_secs(10)) >= now_secs() + 10);
+        assert!(expiry_after(Duration::from_secs(10)).unwrap() >= now_secs() + 10);
     }
 
     #[test]
     fn other_serializer_is_reported() {
         let l = layout();
-        let (item, _) = build_item(&l, &Serializer::json(), "k", &1u8, None, None)
-            .unwrap()
-            .into_parts();
+        let Built::Inline(item) = build_item(&l, &Serializer::json(), "k", &1u8, None).unwrap()
+        else {
+            panic!("small values are inline")
+        };
         let err = read_item::<u8>(&l, &Serializer::bincode(), "k", item, 0).unwrap_err();
         assert!(
             matches!(err, Error::SerializerMismatch { ref found, .. } if found == "json"),
@@ -237,29 +263,55 @@ mod tests {
     }
 
     #[test]
-    fn oversized_items_are_refused_or_chunked() {
+    fn oversized_values_are_built_as_large() {
         let l = layout();
         let big = "x".repeat(MAX_ITEM_BYTES);
-        let s = Serializer::bincode();
-        let err = build_item(&l, &s, "k", &big, None, None).err().unwrap();
-        assert!(
-            matches!(err, Error::ItemTooLarge { ref key, max: MAX_ITEM_BYTES, .. } if key == "k")
-        );
-        let Prepared::Chunked { manifest, chunks } =
-            build_item(&l, &s, "k", &big, Some(9), Some(1 << 20)).unwrap()
+        let built = build_item(&l, &Serializer::bincode(), "k", &big, Some(9)).unwrap();
+        let Built::Large {
+            item,
+            payload,
+            inline_size,
+        } = built
         else {
-            panic!("expected chunks")
+            panic!("expected a large value")
         };
-        assert_eq!(chunks.len(), 2);
-        assert!(!manifest.contains_key(VALUE) && manifest.contains_key("g"));
-        assert!(
-            chunks
-                .iter()
-                .all(|c| c.get("ttl") == Some(&AttributeValue::N("9".into())))
+        assert!(!item.contains_key(VALUE));
+        assert_eq!(item.get("ttl"), Some(&AttributeValue::N("9".into())));
+        assert!(payload.len() > MAX_ITEM_BYTES && inline_size > payload.len());
+    }
+
+    #[test]
+    fn expiry_never_overflows() {
+        assert_eq!(expiry_after(Duration::MAX), None);
+        assert_eq!(expiry_after(Duration::from_secs(u64::MAX)), None);
+        let far = Duration::from_secs(MAX_EXPIRY_SECS + 10);
+        assert_eq!(expiry_after(far), None);
+        let in_a_year = expiry_after(Duration::from_secs(365 * 86_400)).unwrap();
+        assert!(in_a_year >= now_secs() + 365 * 86_400);
+        assert_eq!(
+            expiry_at(UNIX_EPOCH + Duration::from_secs(MAX_EXPIRY_SECS)),
+            Some(MAX_EXPIRY_SECS)
         );
-        let err = build_item(&l, &s, "k", &"y".repeat(2 << 20), None, Some(1 << 20))
-            .err()
-            .unwrap();
-        assert!(matches!(err, Error::ItemTooLarge { max: 1048576, .. }));
+        assert_eq!(
+            expiry_at(UNIX_EPOCH + Duration::from_secs(MAX_EXPIRY_SECS + 1)),
+            None
+        );
+    }
+
+    #[test]
+    fn past_expiries_are_stored_recent_enough_for_the_sweep() {
+        let now = now_secs();
+        for at in [
+            UNIX_EPOCH - Duration::from_secs(86_400),
+            UNIX_EPOCH,
+            UNIX_EPOCH + Duration::from_secs(1),
+            SystemTime::now() - Duration::from_secs(10 * 365 * 86_400),
+        ] {
+            let stored = expiry_at(at).unwrap();
+            assert!(stored + 2 >= now && stored < now + 1, "{at:?} -> {stored}");
+        }
+        // Zero TTL: expired at once, not "never".
+        let zero = expiry_after(Duration::ZERO).unwrap();
+        assert!(zero <= now_secs() + 1);
     }
 }

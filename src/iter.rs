@@ -9,112 +9,25 @@
 //! and iteration goes on with the next item; a failed request yields its error once and ends the
 //! iteration (so `filter_map(Result::ok)` cannot spin forever on a dead server).
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use futures_util::future::try_join_all;
 use serde::de::DeserializeOwned;
 
-use crate::chunks::{is_manifest, resolve_current};
-use crate::dict::Core;
-use crate::item::{Item, key_of, now_secs, read_item};
+use crate::engine::paging::{Pager, Projection};
+use crate::item::{Item, key_of};
+use crate::values::Store;
+use crate::values::chunked::is_manifest;
 use crate::{Error, Result};
 
-/// What a query returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Projection {
-    /// Keys of live items.
-    Keys,
-    /// Keys of all items, expired included.
-    KeysIncludingExpired,
-    /// Whole live items.
-    All,
-    /// Only the count of live items.
-    Count,
-}
-
-struct Cursor {
-    shard: u16,
-    start: Option<Item>,
-}
-
-/// Pages through shards, a page from several shards at a time.
-pub(crate) struct Pager {
-    core: Arc<Core>,
-    cursors: VecDeque<Cursor>,
-    buffer: VecDeque<Item>,
-    projection: Projection,
-    failed: bool,
-}
-
-impl Pager {
-    pub(crate) fn all_shards(core: Arc<Core>, projection: Projection) -> Self {
-        let shards = core.layout.shards;
-        Self::over(core, (0..shards).collect(), projection)
-    }
-
-    pub(crate) fn one_shard(core: Arc<Core>, shard: u16, projection: Projection) -> Self {
-        Self::over(core, vec![shard], projection)
-    }
-
-    fn over(core: Arc<Core>, shards: Vec<u16>, projection: Projection) -> Self {
-        Pager {
-            core,
-            cursors: shards
-                .into_iter()
-                .map(|shard| Cursor { shard, start: None })
-                .collect(),
-            buffer: VecDeque::new(),
-            projection,
-            failed: false,
-        }
-    }
-
-    pub(crate) fn next_item(&mut self) -> Option<Result<Item>> {
-        loop {
-            if let Some(item) = self.buffer.pop_front() {
-                return Some(Ok(item));
-            }
-            if self.failed || self.cursors.is_empty() {
-                return None;
-            }
-            if let Err(err) = self.fetch() {
-                self.failed = true;
-                return Some(Err(err));
-            }
-        }
-    }
-
-    fn fetch(&mut self) -> Result<()> {
-        let n = self.cursors.len().min(self.core.batch.concurrency);
-        let core = &self.core;
-        let projection = self.projection;
-        let requests = self.cursors.iter().take(n).map(|c| {
-            core.query_page(
-                core.layout.partition(c.shard),
-                projection,
-                c.start.clone(),
-                None,
-            )
-        });
-        let pages = core.run(try_join_all(requests))?;
-        for (mut cursor, (items, next, _)) in self
-            .cursors
-            .drain(..n)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .zip(pages)
-        {
-            self.buffer.extend(items);
-            if next.is_some() {
-                cursor.start = next;
-                self.cursors.push_back(cursor);
-            }
-        }
-        Ok(())
-    }
+/// A pager over every shard of the store's namespace, live items only.
+fn pager(store: &Store, projection: Projection) -> Pager {
+    let engine = &store.engine;
+    let queries = (0..engine.layout.shards)
+        .map(|shard| engine.query(engine.layout.partition(shard), projection, true))
+        .collect();
+    Pager::new(engine.clone(), queries)
 }
 
 fn key_string(item: &Item) -> Result<String> {
@@ -132,9 +45,9 @@ pub struct Keys {
 }
 
 impl Keys {
-    pub(crate) fn new(core: Arc<Core>) -> Self {
+    pub(crate) fn new(store: Arc<Store>) -> Self {
         Keys {
-            pager: Pager::all_shards(core, Projection::Keys),
+            pager: pager(&store, Projection::Keys),
         }
     }
 }
@@ -158,13 +71,15 @@ impl Iterator for Keys {
 /// Iterator over `(key, value)` pairs of a [`DynamoDbDict`](crate::DynamoDbDict).
 pub struct Items<V> {
     pager: Pager,
+    store: Arc<Store>,
     _value: PhantomData<fn() -> V>,
 }
 
 impl<V> Items<V> {
-    pub(crate) fn new(core: Arc<Core>) -> Self {
+    pub(crate) fn new(store: Arc<Store>) -> Self {
         Items {
-            pager: Pager::all_shards(core, Projection::All),
+            pager: pager(&store, Projection::All),
+            store,
             _value: PhantomData,
         }
     }
@@ -189,12 +104,9 @@ impl<V: DeserializeOwned> Iterator for Items<V> {
                 Ok(key) => key,
                 Err(e) => return Some(Err(e)),
             };
-            let core = &self.pager.core;
+            let store = &self.store;
             let item = if is_manifest(&item) {
-                let resolved = core.run(resolve_current(core, &key, Some(item), || {
-                    core.get_item(&key, None)
-                }));
-                match resolved {
+                match store.engine.run(store.current(&key, Some(item))) {
                     Ok(Some(item)) => item,
                     // Deleted since it was listed.
                     Ok(None) => continue,
@@ -203,7 +115,7 @@ impl<V: DeserializeOwned> Iterator for Items<V> {
             } else {
                 item
             };
-            match read_item(&core.layout, &core.serializer, &key, item, now_secs()) {
+            match store.decode(&key, Some(item)) {
                 Ok(Some(value)) => return Some(Ok((key, value))),
                 // Expired since the server filtered it.
                 Ok(None) => continue,
@@ -219,9 +131,9 @@ pub struct Values<V> {
 }
 
 impl<V> Values<V> {
-    pub(crate) fn new(core: Arc<Core>) -> Self {
+    pub(crate) fn new(store: Arc<Store>) -> Self {
         Values {
-            items: Items::new(core),
+            items: Items::new(store),
         }
     }
 }

@@ -23,14 +23,12 @@
 //! ```
 #![warn(missing_docs)]
 
-mod batch;
-mod bridge;
 pub mod cache;
-mod chunks;
 mod config;
 mod depth;
 mod dict;
 mod document;
+mod engine;
 pub mod error;
 mod item;
 mod iter;
@@ -38,13 +36,16 @@ pub mod layout;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod serializer;
+mod values;
 
 pub use cache::DynamoDbCache;
-pub use config::{BatchOptions, DictBuilder, Timeouts};
+pub use config::DictBuilder;
 pub use dict::DynamoDbDict;
+pub use engine::{BatchOptions, Timeouts};
 pub use error::{Error, Result};
 pub use iter::{Items, Keys, Values};
 pub use serializer::{Encoded, Format, Serializer, Signer, Stage};
+pub use values::SweepReport;
 
 // Re-exported so users can name the SDK types this crate accepts without a version mismatch.
 pub use aws_config;

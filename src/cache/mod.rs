@@ -45,7 +45,8 @@ pub use policy::{
 };
 pub use response::{CachedRequest, CachedResponse, Headers, HttpVersion};
 
-use crate::config::{DictBuilder, Timeouts};
+use crate::config::DictBuilder;
+use crate::engine::Timeouts;
 use crate::serializer::Serializer;
 use crate::{DynamoDbDict, Error, Result};
 
@@ -334,14 +335,10 @@ impl DynamoDbCache {
         self.create_key(&CachedRequest::new(method, url))
     }
 
-    /// When DynamoDB may delete an entry expiring at `expires` (epoch seconds, rounded up;
-    /// `None`: never).
-    fn storage_expiry(&self, expires: Option<SystemTime>) -> Option<u64> {
-        let until = expires?.checked_add(self.ttl_grace)?;
-        let since_epoch = until
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        Some(since_epoch.as_secs() + u64::from(since_epoch.subsec_nanos() > 0))
+    /// When DynamoDB may delete an entry expiring at `expires` (`None`: never, also when the
+    /// grace period reaches past what a `SystemTime` holds).
+    fn storage_expiry(&self, expires: Option<SystemTime>) -> Option<SystemTime> {
+        expires?.checked_add(self.ttl_grace)
     }
 
     /// Whether a response is past its expiry plus the grace period (exact, unlike the storage

@@ -5,6 +5,7 @@ mod support;
 mod bridge;
 mod cache;
 mod errors;
+mod expiry;
 mod faults;
 mod hostile;
 mod large;

@@ -1,17 +1,24 @@
 //! Batch writes and reads: split into DynamoDB's request limits, several requests in flight,
 //! unprocessed items retried with exponential backoff and full jitter.
+//!
+//! [`write_all`] leaves retries of failed requests to the SDK. [`write_all_tracked`] sends each
+//! request once and retries it itself, so that it knows whether any request may have been
+//! applied more than once, or later than it was answered: it reports that, and marks the items
+//! it sends again (the large-value protocol needs both).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest,
+};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use crate::config::BatchOptions;
-use crate::dict::Core;
-use crate::error::sdk_error;
-use crate::item::{Item, key_of};
-use crate::layout::SK;
+use super::Engine;
+use super::options::BatchOptions;
+use super::requests::single_attempt;
+use crate::error::{sdk_error, sdk_failure};
+use crate::layout::{Item, SK};
 use crate::{Error, Result};
 
 /// Most write requests in one BatchWriteItem.
@@ -46,6 +53,7 @@ fn owned_chunks<T>(items: Vec<T>, size: usize) -> impl Iterator<Item = Vec<T>> {
 }
 
 /// A write for the batch: a put of a whole item, or a delete of a key.
+#[derive(Debug, Clone)]
 pub(crate) enum Write {
     Put(Item),
     Delete(Item),
@@ -65,26 +73,33 @@ impl Write {
         };
         built.map_err(|e| Error::Config(e.to_string()))
     }
+
+    fn from_request(request: WriteRequest) -> Option<Write> {
+        if let Some(put) = request.put_request {
+            return Some(Write::Put(put.item));
+        }
+        request.delete_request.map(|d| Write::Delete(d.key))
+    }
 }
 
 /// Writes everything, `WRITE_BATCH` per request, `concurrency` requests at a time.
 ///
 /// The caller must not pass two writes for the same key (DynamoDB rejects such a batch).
-pub(crate) async fn write_all(core: &Core, writes: Vec<Write>) -> Result<()> {
+pub(crate) async fn write_all(engine: &Engine, writes: Vec<Write>) -> Result<()> {
     let requests: Vec<WriteRequest> = writes
         .into_iter()
         .map(Write::request)
         .collect::<Result<_>>()?;
-    stream::iter(owned_chunks(requests, WRITE_BATCH).map(|chunk| write_one(core, chunk)))
-        .buffer_unordered(core.batch.concurrency)
+    stream::iter(owned_chunks(requests, WRITE_BATCH).map(|chunk| write_one(engine, chunk)))
+        .buffer_unordered(engine.batch.concurrency)
         .try_collect::<()>()
         .await
 }
 
-async fn write_one(core: &Core, pending: Vec<WriteRequest>) -> Result<()> {
-    let table = core.layout.table.as_str();
-    drain(core, "writes", pending, |pending| async move {
-        let out = core
+async fn write_one(engine: &Engine, pending: Vec<WriteRequest>) -> Result<()> {
+    let table = engine.layout.table.as_str();
+    drain(engine, "writes", pending, |pending| async move {
+        let out = engine
             .client()
             .batch_write_item()
             .request_items(table, pending)
@@ -101,10 +116,94 @@ async fn write_one(core: &Core, pending: Vec<WriteRequest>) -> Result<()> {
     .map(|_| ())
 }
 
+/// Like [`write_all`], but every request is sent once and retried here: after an attempt whose
+/// fate is unknown (a lost answer, a timeout, a server error), `ambiguous` is set and every put
+/// is passed to `mark` before it is sent again. Stops retrying once `deadline` has passed.
+pub(crate) async fn write_all_tracked(
+    engine: &Engine,
+    writes: Vec<Write>,
+    ambiguous: &std::sync::atomic::AtomicBool,
+    mark: fn(&mut Item),
+    deadline: tokio::time::Instant,
+) -> Result<()> {
+    stream::iter(
+        owned_chunks(writes, WRITE_BATCH)
+            .map(|chunk| write_one_tracked(engine, chunk, ambiguous, mark, deadline)),
+    )
+    .buffer_unordered(engine.batch.concurrency)
+    .try_collect::<()>()
+    .await
+}
+
+async fn write_one_tracked(
+    engine: &Engine,
+    mut pending: Vec<Write>,
+    ambiguous: &std::sync::atomic::AtomicBool,
+    mark: fn(&mut Item),
+    deadline: tokio::time::Instant,
+) -> Result<()> {
+    use std::sync::atomic::Ordering;
+    let table = engine.table();
+    let mut attempt = 0;
+    let mut last_error = None;
+    while !pending.is_empty() {
+        attempt += 1;
+        if attempt > engine.batch.max_attempts || tokio::time::Instant::now() >= deadline {
+            return Err(last_error
+                .unwrap_or_else(|| gave_up("writes", pending.len(), engine.batch.max_attempts)));
+        }
+        if attempt > 1 {
+            tokio::time::sleep(backoff(&engine.batch, attempt - 1)).await;
+        }
+        if ambiguous.load(Ordering::Relaxed) {
+            for write in &mut pending {
+                if let Write::Put(item) = write {
+                    mark(item);
+                }
+            }
+        }
+        let requests: Vec<WriteRequest> = pending
+            .iter()
+            .cloned()
+            .map(Write::request)
+            .collect::<Result<_>>()?;
+        let sent = engine
+            .client()
+            .batch_write_item()
+            .request_items(table, requests)
+            .customize()
+            .config_override(single_attempt())
+            .send()
+            .await;
+        match sent {
+            Ok(out) => {
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(table))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(Write::from_request)
+                    .collect();
+            }
+            Err(err) => {
+                let failed = sdk_failure(err, table);
+                if failed.ambiguous {
+                    ambiguous.store(true, Ordering::Relaxed);
+                }
+                if !failed.retryable {
+                    return Err(failed.error);
+                }
+                last_error = Some(failed.error);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Sends `pending` until DynamoDB hands nothing back unprocessed, backing off between attempts.
 /// `send` returns the unprocessed part and the items found; all items found are returned.
 async fn drain<T, F, Fut>(
-    core: &Core,
+    engine: &Engine,
     what: &str,
     mut pending: Vec<T>,
     mut send: F,
@@ -117,11 +216,11 @@ where
     let mut attempt = 0;
     while !pending.is_empty() {
         attempt += 1;
-        if attempt > core.batch.max_attempts {
-            return Err(gave_up(what, pending.len(), core.batch.max_attempts));
+        if attempt > engine.batch.max_attempts {
+            return Err(gave_up(what, pending.len(), engine.batch.max_attempts));
         }
         if attempt > 1 {
-            tokio::time::sleep(backoff(&core.batch, attempt - 1)).await;
+            tokio::time::sleep(backoff(&engine.batch, attempt - 1)).await;
         }
         let (unprocessed, items) = send(pending).await?;
         found.extend(items);
@@ -134,32 +233,38 @@ where
 /// optional projection (expression and attribute names). Returns the items found, by sort key;
 /// expiry is not checked here.
 pub(crate) async fn get_items(
-    core: &Core,
+    engine: &Engine,
     keys: Vec<Item>,
+    consistent: bool,
     projection: Option<(&'static str, &'static [(&'static str, &'static str)])>,
 ) -> Result<HashMap<String, Item>> {
-    let found =
-        stream::iter(owned_chunks(keys, READ_BATCH).map(|chunk| get_one(core, chunk, projection)))
-            .buffer_unordered(core.batch.concurrency)
-            .try_collect::<Vec<Vec<Item>>>()
-            .await?;
+    let found = stream::iter(
+        owned_chunks(keys, READ_BATCH).map(|chunk| get_one(engine, chunk, consistent, projection)),
+    )
+    .buffer_unordered(engine.batch.concurrency)
+    .try_collect::<Vec<Vec<Item>>>()
+    .await?;
     Ok(found
         .into_iter()
         .flatten()
-        .filter_map(|item| key_of(&item).map(str::to_owned).map(|k| (k, item)))
+        .filter_map(|item| match item.get(SK) {
+            Some(AttributeValue::S(sk)) => Some((sk.clone(), item)),
+            _ => None,
+        })
         .collect())
 }
 
 async fn get_one(
-    core: &Core,
+    engine: &Engine,
     pending: Vec<Item>,
+    consistent: bool,
     projection: Option<(&'static str, &'static [(&'static str, &'static str)])>,
 ) -> Result<Vec<Item>> {
-    let table = core.layout.table.as_str();
-    drain(core, "reads", pending, |pending| async move {
+    let table = engine.layout.table.as_str();
+    drain(engine, "reads", pending, |pending| async move {
         let mut request = KeysAndAttributes::builder()
             .set_keys(Some(pending))
-            .consistent_read(core.consistent_reads);
+            .consistent_read(consistent);
         if let Some((expression, names)) = projection {
             request = request.projection_expression(expression);
             for (name, attr) in names {
@@ -167,7 +272,7 @@ async fn get_one(
             }
         }
         let request = request.build().map_err(|e| Error::Config(e.to_string()))?;
-        let mut out = core
+        let mut out = engine
             .client()
             .batch_get_item()
             .request_items(table, request)

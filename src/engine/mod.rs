@@ -1,0 +1,55 @@
+//! The engine: everything that talks to DynamoDB, one request at a time or in batches, and
+//! nothing about values. Values, chunks and their garbage collection live one layer up, in
+//! [`crate::values`].
+//!
+//! - [`connection`]: the SDK client and the runtime that drives it ([`bridge`]), with the
+//!   request [`options`];
+//! - [`table`]: opening a table (schema, TTL setting, layout metadata);
+//! - [`requests`]: single-item reads, writes and deletes, with conditions;
+//! - [`batch`]: batch writes and reads within DynamoDB's request limits, retried;
+//! - [`paging`]: queries over one partition, page by page.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::Client;
+
+use crate::Result;
+use crate::layout::Layout;
+
+pub(crate) mod batch;
+pub(crate) mod bridge;
+pub(crate) mod connection;
+pub(crate) mod options;
+pub(crate) mod paging;
+pub(crate) mod requests;
+pub(crate) mod table;
+
+pub(crate) use connection::{Connection, ConnectionOptions};
+pub use options::{BatchOptions, Timeouts};
+
+/// One namespace of one table, reached through one connection.
+#[derive(Clone)]
+pub(crate) struct Engine {
+    pub connection: Arc<Connection>,
+    pub layout: Layout,
+    /// Strongly consistent reads for the map's own reads (the large-value protocol always
+    /// reads consistently where it decides on deletions).
+    pub consistent_reads: bool,
+    pub batch: BatchOptions,
+}
+
+impl Engine {
+    pub(crate) fn client(&self) -> &Client {
+        &self.connection.client
+    }
+
+    pub(crate) fn table(&self) -> &str {
+        &self.layout.table
+    }
+
+    /// Runs `future` on the connection's runtime from blocking code.
+    pub(crate) fn run<T: Send>(&self, future: impl Future<Output = Result<T>> + Send) -> Result<T> {
+        self.connection.bridge.run(future)
+    }
+}

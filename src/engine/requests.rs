@@ -1,0 +1,231 @@
+//! Single-item requests: `GetItem`, `PutItem` and `DeleteItem`, with optional conditions.
+//!
+//! Writes come in two kinds. The plain ones use the SDK's retries. The `_once` ones send a
+//! single attempt and say how it failed ([`Failed`]): whether the request may still have been
+//! applied (`ambiguous`) and whether trying again may succeed (`retryable`). The large-value
+//! protocol uses those to know, for each write, whether a stray copy of it can still arrive.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::config::Builder as ConfigBuilder;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use super::Engine;
+use crate::Result;
+use crate::error::{Failed, sdk_error, sdk_failure};
+use crate::layout::Item;
+
+/// A condition expression with the names and values it refers to.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Condition {
+    expression: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Condition {
+    pub(crate) fn new(expression: impl Into<String>) -> Self {
+        Condition {
+            expression: expression.into(),
+            ..Condition::default()
+        }
+    }
+
+    /// Binds `#placeholder` to an attribute name.
+    pub(crate) fn name(mut self, placeholder: &str, attribute: &str) -> Self {
+        self.names
+            .insert(placeholder.to_owned(), attribute.to_owned());
+        self
+    }
+
+    /// Binds `:placeholder` to a value.
+    pub(crate) fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.to_owned(), value);
+        self
+    }
+
+    fn names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+}
+
+/// What a write did.
+#[derive(Debug)]
+pub(crate) enum Written {
+    /// Applied. The item it replaced or deleted, when asked for and there was one.
+    Applied(Option<Item>),
+    /// The condition failed. The item that failed it, when the server returned it (DynamoDB
+    /// does; some compatible servers do not).
+    Refused(Option<Item>),
+}
+
+fn return_values(return_old: bool) -> ReturnValue {
+    if return_old {
+        ReturnValue::AllOld
+    } else {
+        ReturnValue::None
+    }
+}
+
+/// SDK settings for a request sent exactly once.
+pub(crate) fn single_attempt() -> ConfigBuilder {
+    ConfigBuilder::default().retry_config(RetryConfig::disabled())
+}
+
+fn refused_put(err: &SdkError<PutItemError, HttpResponse>) -> Option<Option<Item>> {
+    match err.as_service_error()? {
+        PutItemError::ConditionalCheckFailedException(e) => Some(e.item.clone()),
+        _ => None,
+    }
+}
+
+fn refused_delete(err: &SdkError<DeleteItemError, HttpResponse>) -> Option<Option<Item>> {
+    match err.as_service_error()? {
+        DeleteItemError::ConditionalCheckFailedException(e) => Some(e.item.clone()),
+        _ => None,
+    }
+}
+
+impl Engine {
+    /// Reads one item by primary key, optionally only some attributes.
+    pub(crate) async fn get_item(
+        &self,
+        key: Item,
+        consistent: bool,
+        attributes: Option<&[&str]>,
+    ) -> Result<Option<Item>> {
+        let mut request = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key))
+            .consistent_read(consistent);
+        if let Some(attributes) = attributes {
+            let mut placeholders = Vec::with_capacity(attributes.len());
+            for (i, attribute) in attributes.iter().enumerate() {
+                let placeholder = format!("#a{i}");
+                request = request.expression_attribute_names(&placeholder, *attribute);
+                placeholders.push(placeholder);
+            }
+            request = request.projection_expression(placeholders.join(", "));
+        }
+        let out = request
+            .send()
+            .await
+            .map_err(|e| sdk_error(e, self.table()))?;
+        Ok(out.item)
+    }
+
+    fn put_request(
+        &self,
+        item: Item,
+        condition: Option<&Condition>,
+        return_old: bool,
+    ) -> PutItemFluentBuilder {
+        let mut request = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .return_values(return_values(return_old));
+        if let Some(condition) = condition {
+            request = request
+                .condition_expression(&condition.expression)
+                .set_expression_attribute_names(condition.names())
+                .set_expression_attribute_values(condition.values())
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+        }
+        request
+    }
+
+    /// Writes an item (SDK retries on).
+    pub(crate) async fn put_item(
+        &self,
+        item: Item,
+        condition: Option<&Condition>,
+        return_old: bool,
+    ) -> Result<Written> {
+        match self.put_request(item, condition, return_old).send().await {
+            Ok(out) => Ok(Written::Applied(out.attributes)),
+            Err(err) => match refused_put(&err) {
+                Some(item) => Ok(Written::Refused(item)),
+                None => Err(sdk_error(err, self.table())),
+            },
+        }
+    }
+
+    /// Writes an item in a single attempt, saying how it failed.
+    pub(crate) async fn put_item_once(
+        &self,
+        item: Item,
+        condition: Option<&Condition>,
+        return_old: bool,
+    ) -> Result<Written, Failed> {
+        let sent = self
+            .put_request(item, condition, return_old)
+            .customize()
+            .config_override(single_attempt())
+            .send()
+            .await;
+        match sent {
+            Ok(out) => Ok(Written::Applied(out.attributes)),
+            Err(err) => match refused_put(&err) {
+                Some(item) => Ok(Written::Refused(item)),
+                None => Err(sdk_failure(err, self.table())),
+            },
+        }
+    }
+
+    fn delete_request(
+        &self,
+        key: Item,
+        condition: Option<&Condition>,
+        return_old: bool,
+    ) -> DeleteItemFluentBuilder {
+        let mut request = self
+            .client()
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(key))
+            .return_values(return_values(return_old));
+        if let Some(condition) = condition {
+            request = request
+                .condition_expression(&condition.expression)
+                .set_expression_attribute_names(condition.names())
+                .set_expression_attribute_values(condition.values())
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+        }
+        request
+    }
+
+    /// Deletes an item (SDK retries on).
+    pub(crate) async fn delete_item(
+        &self,
+        key: Item,
+        condition: Option<&Condition>,
+        return_old: bool,
+    ) -> Result<Written> {
+        match self.delete_request(key, condition, return_old).send().await {
+            Ok(out) => Ok(Written::Applied(out.attributes)),
+            Err(err) => match refused_delete(&err) {
+                Some(item) => Ok(Written::Refused(item)),
+                None => Err(sdk_error(err, self.table())),
+            },
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Deleting values: `remove`, `pop`, batch deletes and `clear`, and reclaiming the large
+//! values they (and replacing writes) retire.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::future::try_join_all;
+
+use super::chunked::{self, Manifest, Record, manifest_of};
+use super::read::Resolved;
+use super::{MAX_ROUNDS, Store, conflict, raw_generation};
+use crate::Result;
+use crate::engine::batch::{self, Write};
+use crate::engine::paging::Projection;
+use crate::engine::requests::{Condition, Written};
+use crate::item::{Item, key_of, now_secs};
+use crate::layout::{FORMAT, PK, SK, key_of_item};
+
+/// The attributes a batch operation reads to find the chunks of the values it replaces.
+const MANIFEST_ATTRIBUTES: &[&str] = &[
+    chunked::GENERATION,
+    chunked::COUNT,
+    chunked::LENGTH,
+    chunked::UNCLEAN,
+];
+
+impl Store {
+    /// Deletes `key`; returns the item deleted.
+    pub(crate) async fn remove(&self, key: &str) -> Result<Option<Item>> {
+        let key_item = self.engine.layout.item_key(key);
+        let Written::Applied(old) = self.engine.delete_item(key_item, None, true).await? else {
+            return Ok(None);
+        };
+        self.retire(key, old.as_ref(), None).await;
+        Ok(old)
+    }
+
+    /// Deletes `key` and returns the item deleted, a large value's chunks joined in (read
+    /// before the delete, which then removes exactly the value read). An item written by
+    /// another serializer is not deleted: it is returned as it is, for the caller to report.
+    pub(crate) async fn pop(&self, key: &str) -> Result<Option<Item>> {
+        let mut generation: Option<AttributeValue> = None;
+        let mut previous: Option<Item> = None;
+        for _ in 0..MAX_ROUNDS {
+            let condition = self.pop_condition(generation.clone());
+            let key_item = self.engine.layout.item_key(key);
+            let found = match self
+                .engine
+                .delete_item(key_item, Some(&condition), true)
+                .await?
+            {
+                Written::Applied(old) => {
+                    self.retire(key, old.as_ref(), None).await;
+                    return Ok(if previous.is_some() { previous } else { old });
+                }
+                Written::Refused(Some(found)) => Some(found),
+                Written::Refused(None) => self.read_consistent(key).await?,
+            };
+            (generation, previous) = (None, None);
+            let Some(found) = found else { continue };
+            if !self.ours(&found) {
+                return Ok(Some(found));
+            }
+            let Some(raw) = raw_generation(Some(&found)) else {
+                continue;
+            };
+            // A large value: read it (a malformed one is reported, and left in place), then
+            // delete exactly it.
+            if let Resolved::Done(item) = self.resolve_checked(key, Some(found)).await? {
+                (generation, previous) = (Some(raw), item);
+            }
+        }
+        Err(conflict(key))
+    }
+
+    /// `pop`'s condition: the item is this map's (or absent), and is not a large value, or is
+    /// exactly the large value read.
+    fn pop_condition(&self, generation: Option<AttributeValue>) -> Condition {
+        let format = AttributeValue::S(self.serializer.id().to_owned());
+        match generation {
+            None => Condition::new(
+                "(attribute_not_exists(#pk) OR #f = :f) AND attribute_not_exists(#g)",
+            )
+            .name("#pk", PK),
+            Some(generation) => Condition::new("#f = :f AND #g = :g").value(":g", generation),
+        }
+        .name("#f", FORMAT)
+        .name("#g", chunked::GENERATION)
+        .value(":f", format)
+    }
+
+    /// Deletes many keys (distinct) with `BatchWriteItem`.
+    pub(crate) async fn delete_many(&self, keys: Vec<String>) -> Result<()> {
+        let replaced = self.manifests(&keys).await?;
+        let layout = &self.engine.layout;
+        let writes = keys
+            .iter()
+            .map(|k| Write::Delete(layout.item_key(k)))
+            .collect();
+        batch::write_all(&self.engine, writes).await?;
+        self.retire_all(replaced).await;
+        self.maybe_sweep().await;
+        Ok(())
+    }
+
+    /// Deletes every item of the namespace, expired ones too, and reclaims the large values
+    /// it deletes. Large values being written at the same time are not touched: their
+    /// manifests land after `clear` and stay readable.
+    pub(crate) async fn clear(&self) -> Result<()> {
+        let started = now_secs();
+        let engine = &self.engine;
+        let per_shard = (0..engine.layout.shards).map(|shard| {
+            let mut query = engine.query(
+                engine.layout.partition(shard),
+                Projection::Attributes(MANIFEST_ATTRIBUTES),
+                false,
+            );
+            query.consistent = true;
+            engine.for_each_page(query, |page| async move {
+                let manifests = page
+                    .items
+                    .iter()
+                    .filter_map(|item| Some((key_of(item)?.to_owned(), manifest_of(item)?)))
+                    .collect();
+                let deletes = page.items.iter().map(|i| Write::Delete(key_of_item(i)));
+                batch::write_all(engine, deletes.collect()).await?;
+                self.retire_all(manifests).await;
+                Ok(())
+            })
+        });
+        try_join_all(per_shard).await?;
+        self.clear_old_generations(started).await?;
+        self.maybe_sweep().await;
+        Ok(())
+    }
+
+    /// After `clear` deleted every manifest it found, deletes every chunk and record of a
+    /// generation created more than the grace period before `clear` started (or of an id of
+    /// another form): no manifest can refer to one any more, since every write creates a new
+    /// generation and sends its manifest within half the grace period. Younger generations
+    /// may belong to writes still in flight; the sweep reclaims those that end unreferenced.
+    async fn clear_old_generations(&self, started: u64) -> Result<()> {
+        let engine = &self.engine;
+        let cutoff = started.saturating_sub(self.grace.as_secs().saturating_add(1));
+        let partitions = (0..engine.layout.shards).flat_map(|shard| {
+            [
+                engine.layout.chunk_partition(shard),
+                engine.layout.record_partition(shard),
+            ]
+        });
+        let per_partition = partitions.map(|partition| {
+            let mut query = engine.query(partition, Projection::Keys, false);
+            query.consistent = true;
+            engine.for_each_page(query, move |page| async move {
+                let old = page.items.iter().filter(|item| {
+                    let generation = key_of(item).map_or("", |sk| {
+                        sk.split_once(':').map_or(sk, |(generation, _)| generation)
+                    });
+                    chunked::created(generation).is_none_or(|created| created < cutoff)
+                });
+                let deletes = old.map(|item| Write::Delete(key_of_item(item))).collect();
+                batch::write_all(engine, deletes).await
+            })
+        });
+        try_join_all(per_partition).await.map(|_| ())
+    }
+
+    /// The large values among `keys` (read consistently), for a batch operation to reclaim
+    /// after it replaced or deleted them. Empty where the namespace never held one.
+    pub(crate) async fn manifests(&self, keys: &[String]) -> Result<Vec<(String, Manifest)>> {
+        if keys.is_empty() || !self.may_hold_large().await? {
+            return Ok(Vec::new());
+        }
+        let layout = &self.engine.layout;
+        let found = batch::get_items(
+            &self.engine,
+            keys.iter().map(|k| layout.item_key(k)).collect(),
+            true,
+            Some((
+                "#pk, #sk, #g, #n, #z, #u",
+                &[
+                    ("#pk", PK),
+                    ("#sk", SK),
+                    ("#g", chunked::GENERATION),
+                    ("#n", chunked::COUNT),
+                    ("#z", chunked::LENGTH),
+                    ("#u", chunked::UNCLEAN),
+                ],
+            )),
+        )
+        .await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(key, item)| Some((key, manifest_of(&item)?)))
+            .collect())
+    }
+
+    /// Takes care of an item just replaced or deleted by a write of this call (never `ours`,
+    /// the generation the call wrote): if it was a large value, its generation is no longer
+    /// referenced, and it is reclaimed now when no stray write of it can still arrive (it is
+    /// clean, or older than the grace period); otherwise the sweep reclaims it later.
+    pub(crate) async fn retire(&self, key: &str, old: Option<&Item>, ours: Option<&str>) {
+        let Some(manifest) = old.and_then(manifest_of) else {
+            return;
+        };
+        if Some(manifest.generation.as_str()) != ours {
+            self.retire_all(vec![(key.to_owned(), manifest)]).await;
+        }
+    }
+
+    /// [`retire`](Self::retire) for many: the manifests were read before a write that
+    /// replaced or deleted their keys. Each is unreferenced after that write whatever
+    /// happened in between, so the same rule holds.
+    pub(crate) async fn retire_all(&self, retired: Vec<(String, Manifest)>) {
+        let (now, later): (Vec<_>, Vec<_>) = retired
+            .into_iter()
+            .partition(|(_, m)| m.clean || self.older_than_grace(&m.generation));
+        let records = now
+            .into_iter()
+            .map(|(key, m)| Record {
+                key,
+                generation: m.generation,
+                count: m.count,
+                length: m.length,
+            })
+            .collect();
+        // Best effort: what is not reclaimed now, the sweep reclaims.
+        let _ = self.reclaim(records).await;
+        if !later.is_empty() {
+            self.maybe_sweep().await;
+        }
+    }
+
+    /// Reclaims the generation of an upload whose manifest was definitely not stored.
+    pub(crate) async fn reclaim_generation(&self, key: &str, manifest: &Item) -> Result<()> {
+        if let Some(m) = manifest_of(manifest) {
+            self.reclaim(vec![Record {
+                key: key.to_owned(),
+                generation: m.generation,
+                count: m.count,
+                length: m.length,
+            }])
+            .await?;
+        }
+        Ok(())
+    }
+}
