@@ -254,6 +254,18 @@ async fn raw_insert(client: &Client, item: &Item) -> Item {
         .expect("old")
 }
 
+/// A plain PutItem that returns nothing: what `set` sends in a namespace that never held a
+/// large value.
+async fn raw_set(client: &Client, item: &Item) {
+    client
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(item.clone()))
+        .send()
+        .await
+        .expect("put");
+}
+
 /// The conditional PutItem `setdefault` sends, on a present key: it fails and hands back the
 /// stored item.
 async fn raw_setdefault(client: &Client, item: &Item) -> Item {
@@ -464,7 +476,7 @@ where
 
 fn single_ops(c: &mut Criterion) {
     let p = prefix();
-    let ids: Vec<String> = ["get", "insert", "setdefault", "pop"]
+    let ids: Vec<String> = ["get", "insert", "set", "setdefault", "pop"]
         .iter()
         .flat_map(|op| [format!("{p}op/{op}/dict"), format!("{p}op/{op}/raw_sdk")])
         .collect();
@@ -494,6 +506,15 @@ fn single_ops(c: &mut Criterion) {
     group.bench_function("dict", |b| b.iter(dict_insert));
     group.bench_function("raw_sdk", |b| {
         b.iter_custom(|iters| raw_iters(&raw.rt, iters, || raw_insert(client, &insert_item)))
+    });
+    group.finish();
+
+    let set_item = stored_item(&dict, "set", &value);
+    let dict_set = || dict.set("set", &value).expect("set");
+    let mut group = c.benchmark_group(format!("{p}op/set"));
+    group.bench_function("dict", |b| b.iter(dict_set));
+    group.bench_function("raw_sdk", |b| {
+        b.iter_custom(|iters| raw_iters(&raw.rt, iters, || raw_set(client, &set_item)))
     });
     group.finish();
 

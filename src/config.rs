@@ -157,13 +157,25 @@ impl<V> DictBuilder<V> {
         self
     }
 
-    /// How long the storage of a large value that no key refers to any more is kept before it
-    /// may be reclaimed (default 15 minutes). It must be longer than any write can take: a
-    /// large value's manifest is only sent within the first half of this period after its
-    /// upload started (a write that takes longer fails with [`Error::Timeout`] and leaves its
-    /// chunks to the sweep), and it must be at least four times the operation timeout
-    /// ([`Timeouts::operation`]), so that a request delayed in the network cannot land after
-    /// the sweep. Clocks of the machines sharing a table must agree within a quarter of it.
+    /// The grace period of large values (default 15 minutes): the storage of a large value
+    /// that no key refers to any more is reclaimed only once the value is older than this. It
+    /// must be longer than any write can take: a large value's chunks and manifest are only
+    /// sent within the first half of this period after its upload started (a write that takes
+    /// longer fails with [`Error::Timeout`] and leaves its chunks to the sweep), and it must be
+    /// at least 2 s and four times the operation timeout ([`Timeouts::operation`], which bounds
+    /// the SDK's retries), so that no request of a value can land after its storage was
+    /// reclaimed. Clocks of the machines sharing a table must agree within a quarter of it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dynamodict::{DynamoDbDict, Error, Timeouts};
+    ///
+    /// // Too short for the default 30 s operation timeout: refused before connecting.
+    /// let refused = DynamoDbDict::<Vec<u8>>::builder("app-table")
+    ///     .sweep_grace(Duration::from_secs(60))
+    ///     .build();
+    /// assert!(matches!(refused, Err(Error::Config(_))));
+    /// ```
     pub fn sweep_grace(mut self, grace: Duration) -> Self {
         self.sweep_grace = grace;
         self

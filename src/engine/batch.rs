@@ -1,10 +1,5 @@
 //! Batch writes and reads: split into DynamoDB's request limits, several requests in flight,
 //! unprocessed items retried with exponential backoff and full jitter.
-//!
-//! [`write_all`] leaves retries of failed requests to the SDK. [`write_all_tracked`] sends each
-//! request once and retries it itself, so that it knows whether any request may have been
-//! applied more than once, or later than it was answered: it reports that, and marks the items
-//! it sends again (the large-value protocol needs both).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,8 +11,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::Engine;
 use super::options::BatchOptions;
-use super::requests::single_attempt;
-use crate::error::{sdk_error, sdk_failure};
+use crate::error::sdk_error;
 use crate::layout::{Item, SK};
 use crate::{Error, Result};
 
@@ -73,32 +67,49 @@ impl Write {
         };
         built.map_err(|e| Error::Config(e.to_string()))
     }
-
-    fn from_request(request: WriteRequest) -> Option<Write> {
-        if let Some(put) = request.put_request {
-            return Some(Write::Put(put.item));
-        }
-        request.delete_request.map(|d| Write::Delete(d.key))
-    }
 }
 
 /// Writes everything, `WRITE_BATCH` per request, `concurrency` requests at a time.
 ///
 /// The caller must not pass two writes for the same key (DynamoDB rejects such a batch).
 pub(crate) async fn write_all(engine: &Engine, writes: Vec<Write>) -> Result<()> {
+    write_all_before(engine, writes, None).await
+}
+
+/// [`write_all`], sending no request (first or retry) after `deadline`: past it, the call
+/// fails with [`Error::Timeout`].
+pub(crate) async fn write_all_until(
+    engine: &Engine,
+    writes: Vec<Write>,
+    deadline: tokio::time::Instant,
+) -> Result<()> {
+    write_all_before(engine, writes, Some(deadline)).await
+}
+
+async fn write_all_before(
+    engine: &Engine,
+    writes: Vec<Write>,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<()> {
     let requests: Vec<WriteRequest> = writes
         .into_iter()
         .map(Write::request)
         .collect::<Result<_>>()?;
-    stream::iter(owned_chunks(requests, WRITE_BATCH).map(|chunk| write_one(engine, chunk)))
-        .buffer_unordered(engine.batch.concurrency)
-        .try_collect::<()>()
-        .await
+    stream::iter(
+        owned_chunks(requests, WRITE_BATCH).map(|chunk| write_one(engine, chunk, deadline)),
+    )
+    .buffer_unordered(engine.batch.concurrency)
+    .try_collect::<()>()
+    .await
 }
 
-async fn write_one(engine: &Engine, pending: Vec<WriteRequest>) -> Result<()> {
+async fn write_one(
+    engine: &Engine,
+    pending: Vec<WriteRequest>,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<()> {
     let table = engine.layout.table.as_str();
-    drain(engine, "writes", pending, |pending| async move {
+    drain(engine, "writes", pending, deadline, |pending| async move {
         let out = engine
             .client()
             .batch_write_item()
@@ -116,96 +127,13 @@ async fn write_one(engine: &Engine, pending: Vec<WriteRequest>) -> Result<()> {
     .map(|_| ())
 }
 
-/// Like [`write_all`], but every request is sent once and retried here: after an attempt whose
-/// fate is unknown (a lost answer, a timeout, a server error), `ambiguous` is set and every put
-/// is passed to `mark` before it is sent again. Stops retrying once `deadline` has passed.
-pub(crate) async fn write_all_tracked(
-    engine: &Engine,
-    writes: Vec<Write>,
-    ambiguous: &std::sync::atomic::AtomicBool,
-    mark: fn(&mut Item),
-    deadline: tokio::time::Instant,
-) -> Result<()> {
-    stream::iter(
-        owned_chunks(writes, WRITE_BATCH)
-            .map(|chunk| write_one_tracked(engine, chunk, ambiguous, mark, deadline)),
-    )
-    .buffer_unordered(engine.batch.concurrency)
-    .try_collect::<()>()
-    .await
-}
-
-async fn write_one_tracked(
-    engine: &Engine,
-    mut pending: Vec<Write>,
-    ambiguous: &std::sync::atomic::AtomicBool,
-    mark: fn(&mut Item),
-    deadline: tokio::time::Instant,
-) -> Result<()> {
-    use std::sync::atomic::Ordering;
-    let table = engine.table();
-    let mut attempt = 0;
-    let mut last_error = None;
-    while !pending.is_empty() {
-        attempt += 1;
-        if attempt > engine.batch.max_attempts || tokio::time::Instant::now() >= deadline {
-            return Err(last_error
-                .unwrap_or_else(|| gave_up("writes", pending.len(), engine.batch.max_attempts)));
-        }
-        if attempt > 1 {
-            tokio::time::sleep(backoff(&engine.batch, attempt - 1)).await;
-        }
-        if ambiguous.load(Ordering::Relaxed) {
-            for write in &mut pending {
-                if let Write::Put(item) = write {
-                    mark(item);
-                }
-            }
-        }
-        let requests: Vec<WriteRequest> = pending
-            .iter()
-            .cloned()
-            .map(Write::request)
-            .collect::<Result<_>>()?;
-        let sent = engine
-            .client()
-            .batch_write_item()
-            .request_items(table, requests)
-            .customize()
-            .config_override(single_attempt())
-            .send()
-            .await;
-        match sent {
-            Ok(out) => {
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut m| m.remove(table))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(Write::from_request)
-                    .collect();
-            }
-            Err(err) => {
-                let failed = sdk_failure(err, table);
-                if failed.ambiguous {
-                    ambiguous.store(true, Ordering::Relaxed);
-                }
-                if !failed.retryable {
-                    return Err(failed.error);
-                }
-                last_error = Some(failed.error);
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Sends `pending` until DynamoDB hands nothing back unprocessed, backing off between attempts.
 /// `send` returns the unprocessed part and the items found; all items found are returned.
 async fn drain<T, F, Fut>(
     engine: &Engine,
     what: &str,
     mut pending: Vec<T>,
+    deadline: Option<tokio::time::Instant>,
     mut send: F,
 ) -> Result<Vec<Item>>
 where
@@ -221,6 +149,9 @@ where
         }
         if attempt > 1 {
             tokio::time::sleep(backoff(&engine.batch, attempt - 1)).await;
+        }
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            return Err(Error::Timeout { timeout: None });
         }
         let (unprocessed, items) = send(pending).await?;
         found.extend(items);
@@ -261,7 +192,7 @@ async fn get_one(
     projection: Option<(&'static str, &'static [(&'static str, &'static str)])>,
 ) -> Result<Vec<Item>> {
     let table = engine.layout.table.as_str();
-    drain(engine, "reads", pending, |pending| async move {
+    drain(engine, "reads", pending, None, |pending| async move {
         let mut request = KeysAndAttributes::builder()
             .set_keys(Some(pending))
             .consistent_read(consistent);

@@ -1,9 +1,9 @@
 //! Single-item requests: `GetItem`, `PutItem` and `DeleteItem`, with optional conditions.
 //!
-//! Writes come in two kinds. The plain ones use the SDK's retries. The `_once` ones send a
-//! single attempt and say how it failed ([`Failed`]): whether the request may still have been
-//! applied (`ambiguous`) and whether trying again may succeed (`retryable`). The large-value
-//! protocol uses those to know, for each write, whether a stray copy of it can still arrive.
+//! Writes come in two kinds. The plain ones use the SDK's retries. The `_watched` ones are
+//! retried here, one attempt at a time, and say whether an earlier attempt failed with an
+//! unknown outcome ([`Sent::doubt`]): `insert` and `pop` return the previous value, and must
+//! not report their own earlier effect as it.
 
 use std::collections::HashMap;
 
@@ -19,7 +19,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 
 use super::Engine;
 use crate::Result;
-use crate::error::{Failed, sdk_error, sdk_failure};
+use crate::engine::batch::backoff;
+use crate::error::{sdk_error, sdk_failure};
 use crate::layout::Item;
 
 /// A condition expression with the names and values it refers to.
@@ -76,6 +77,17 @@ fn return_values(return_old: bool) -> ReturnValue {
     } else {
         ReturnValue::None
     }
+}
+
+/// The answer to a write retried by [`Engine::put_item_watched`] or
+/// [`Engine::delete_item_watched`].
+#[derive(Debug)]
+pub(crate) struct Sent {
+    pub written: Written,
+    /// Set when an earlier attempt failed with an unknown outcome (its error): it may have
+    /// been applied too, so an answer that depends on the item's previous state (the item
+    /// returned, a refusal) may describe this write's own earlier effect.
+    pub doubt: Option<crate::Error>,
 }
 
 /// SDK settings for a request sent exactly once.
@@ -167,28 +179,6 @@ impl Engine {
         }
     }
 
-    /// Writes an item in a single attempt, saying how it failed.
-    pub(crate) async fn put_item_once(
-        &self,
-        item: Item,
-        condition: Option<&Condition>,
-        return_old: bool,
-    ) -> Result<Written, Failed> {
-        let sent = self
-            .put_request(item, condition, return_old)
-            .customize()
-            .config_override(single_attempt())
-            .send()
-            .await;
-        match sent {
-            Ok(out) => Ok(Written::Applied(out.attributes)),
-            Err(err) => match refused_put(&err) {
-                Some(item) => Ok(Written::Refused(item)),
-                None => Err(sdk_failure(err, self.table())),
-            },
-        }
-    }
-
     fn delete_request(
         &self,
         key: Item,
@@ -211,6 +201,94 @@ impl Engine {
                 );
         }
         request
+    }
+
+    /// Writes an item, retried here rather than by the SDK so that the caller learns whether
+    /// an earlier attempt may have been applied too (see [`Sent`]).
+    pub(crate) async fn put_item_watched(
+        &self,
+        item: &Item,
+        condition: Option<&Condition>,
+    ) -> Result<Sent> {
+        self.watched(
+            || {
+                self.put_request(item.clone(), condition, true)
+                    .customize()
+                    .config_override(single_attempt())
+                    .send()
+            },
+            |out| out.attributes,
+            refused_put,
+        )
+        .await
+    }
+
+    /// Deletes an item returning it, retried here like
+    /// [`put_item_watched`](Self::put_item_watched).
+    pub(crate) async fn delete_item_watched(
+        &self,
+        key: &Item,
+        condition: Option<&Condition>,
+    ) -> Result<Sent> {
+        self.watched(
+            || {
+                self.delete_request(key.clone(), condition, true)
+                    .customize()
+                    .config_override(single_attempt())
+                    .send()
+            },
+            |out| out.attributes,
+            refused_delete,
+        )
+        .await
+    }
+
+    /// Sends single attempts until one is answered (or a definite error, or the attempts run
+    /// out), backing off in between.
+    async fn watched<O, E, F, Fut>(
+        &self,
+        mut send: F,
+        old: fn(O) -> Option<Item>,
+        refused: fn(&SdkError<E, HttpResponse>) -> Option<Option<Item>>,
+    ) -> Result<Sent>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+    {
+        let mut doubt = None;
+        let mut last = None;
+        for attempt in 1..=self.connection.max_attempts {
+            if attempt > 1 {
+                tokio::time::sleep(backoff(&self.batch, attempt - 1)).await;
+            }
+            let written = match send().await {
+                Ok(out) => Written::Applied(old(out)),
+                Err(err) => match refused(&err) {
+                    Some(item) => Written::Refused(item),
+                    None => {
+                        let failed = sdk_failure(err, self.table());
+                        if !failed.retryable {
+                            return Err(failed.error);
+                        }
+                        if failed.ambiguous && doubt.is_none() {
+                            doubt = Some(failed.error);
+                        } else {
+                            last = Some(failed.error);
+                        }
+                        continue;
+                    }
+                },
+            };
+            return Ok(Sent { written, doubt });
+        }
+        Err(last
+            .or(doubt)
+            .unwrap_or(crate::Error::Timeout { timeout: None }))
     }
 
     /// Deletes an item (SDK retries on).

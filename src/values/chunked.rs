@@ -7,17 +7,11 @@
 //!   and length (`z`): what the garbage collector reads, a hundred bytes, never the data;
 //! - **chunks** `<namespace>#<shard>#c` / `<generation>:<index>`, the bytes in `d`;
 //! - the **manifest**: the key's ordinary item, with the generation (`g`), chunk count (`n`)
-//!   and length (`z`) instead of a value, and `u` when the generation is *unclean* (below).
+//!   and length (`z`) instead of a value.
 //!
 //! A generation id is `t` + its creation time (10 hex digits of epoch seconds) + 64 random
 //! bits, so sort order is creation order and "every generation older than T" is one key
 //! condition (`sk < t<T>`).
-//!
-//! A generation is **clean** when every request that wrote its chunks and its manifest was
-//! answered at its first attempt: then no stray copy of those requests can still arrive, and
-//! once a clean generation is no longer referenced it never will be again. When an attempt
-//! failed with an unknown outcome and was sent again, the copies sent again carry `u`, and
-//! such a generation is reclaimed only once it is older than the grace period.
 
 use std::collections::HashMap;
 
@@ -37,8 +31,6 @@ pub(crate) const GENERATION: &str = "g";
 pub(crate) const COUNT: &str = "n";
 /// Manifest and record attribute: total length in bytes.
 pub(crate) const LENGTH: &str = "z";
-/// Manifest (and chunk) attribute: present when the generation is unclean.
-pub(crate) const UNCLEAN: &str = "u";
 /// Record attribute: the key the generation was written for.
 pub(crate) const KEY: &str = "k";
 /// Chunk attribute: the bytes.
@@ -75,7 +67,18 @@ pub(crate) struct Manifest {
     pub generation: String,
     pub count: usize,
     pub length: u64,
-    pub clean: bool,
+}
+
+impl Manifest {
+    /// The record of this manifest's generation, written for `key`.
+    pub(crate) fn into_record(self, key: String) -> Record {
+        Record {
+            key,
+            generation: self.generation,
+            count: self.count,
+            length: self.length,
+        }
+    }
 }
 
 /// Whether an item is a manifest.
@@ -93,13 +96,7 @@ pub(crate) fn manifest_of(item: &Item) -> Option<Manifest> {
         generation: item.get(GENERATION)?.as_s().ok()?.clone(),
         count: number(item, COUNT)?,
         length: number(item, LENGTH).unwrap_or(0),
-        clean: !item.contains_key(UNCLEAN),
     })
-}
-
-/// Marks an item written again after an attempt with an unknown outcome.
-pub(crate) fn mark_unclean(item: &mut Item) {
-    item.insert(UNCLEAN.to_owned(), AttributeValue::Bool(true));
 }
 
 /// A generation's record, as read back by the garbage collector.
@@ -271,10 +268,7 @@ mod tests {
         assert!(s.chunks.iter().all(|c| c.get("ttl") == Some(&expiry)));
         assert_eq!(s.record.get("ttl"), Some(&expiry));
         let m = manifest_of(&s.manifest).unwrap();
-        assert_eq!(
-            (m.count, m.length, m.clean),
-            (3, payload.len() as u64, true)
-        );
+        assert_eq!((m.count, m.length), (3, payload.len() as u64));
         assert_eq!(m.generation, s.generation);
         let r = Record::from_item(&s.record).unwrap();
         assert_eq!((r.key.as_str(), r.count), ("key", 3));
@@ -293,14 +287,5 @@ mod tests {
         let mut missing = found;
         missing.remove(keys[1][SK].as_s().unwrap());
         assert_eq!(join(missing, &keys, payload.len()).unwrap(), None);
-    }
-
-    #[test]
-    fn unclean_marks_are_read_back() {
-        let l = layout();
-        let mut s = split(&l, "k", l.item_key("k"), &[1; 10], None, 1);
-        mark_unclean(&mut s.manifest);
-        assert!(!manifest_of(&s.manifest).unwrap().clean);
-        assert!(manifest_of(&l.item_key("k")).is_none());
     }
 }

@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::try_join_all;
 
-use super::chunked::{self, Manifest, Record, manifest_of};
+use super::chunked::{self, Manifest, manifest_of};
 use super::read::Resolved;
 use super::{MAX_ROUNDS, Store, conflict, raw_generation};
 use crate::Result;
@@ -15,12 +15,7 @@ use crate::item::{Item, key_of, now_secs};
 use crate::layout::{FORMAT, PK, SK, key_of_item};
 
 /// The attributes a batch operation reads to find the chunks of the values it replaces.
-const MANIFEST_ATTRIBUTES: &[&str] = &[
-    chunked::GENERATION,
-    chunked::COUNT,
-    chunked::LENGTH,
-    chunked::UNCLEAN,
-];
+const MANIFEST_ATTRIBUTES: &[&str] = &[chunked::GENERATION, chunked::COUNT, chunked::LENGTH];
 
 impl Store {
     /// Deletes `key`; returns the item deleted.
@@ -42,18 +37,35 @@ impl Store {
         for _ in 0..MAX_ROUNDS {
             let condition = self.pop_condition(generation.clone());
             let key_item = self.engine.layout.item_key(key);
-            let found = match self
+            let sent = self
                 .engine
-                .delete_item(key_item, Some(&condition), true)
-                .await?
-            {
+                .delete_item_watched(&key_item, Some(&condition))
+                .await?;
+            let found = match sent.written {
                 Written::Applied(old) => {
+                    if let Some(doubt) = sent.doubt
+                        && old.is_none()
+                        && previous.is_none()
+                    {
+                        // An earlier attempt, whose answer was lost, may have deleted the
+                        // value: what it held is unknown.
+                        return Err(doubt);
+                    }
                     self.retire(key, old.as_ref(), None).await;
                     return Ok(if previous.is_some() { previous } else { old });
                 }
                 Written::Refused(Some(found)) => Some(found),
                 Written::Refused(None) => self.read_consistent(key).await?,
             };
+            if sent.doubt.is_some()
+                && previous.is_some()
+                && raw_generation(found.as_ref()) != generation
+            {
+                // The large value read is gone, deleted by the earlier attempt whose answer was
+                // lost (or by another writer meanwhile): it is what this call popped.
+                self.retire(key, previous.as_ref(), None).await;
+                return Ok(previous);
+            }
             (generation, previous) = (None, None);
             let Some(found) = found else { continue };
             if !self.ours(&found) {
@@ -175,14 +187,13 @@ impl Store {
             keys.iter().map(|k| layout.item_key(k)).collect(),
             true,
             Some((
-                "#pk, #sk, #g, #n, #z, #u",
+                "#pk, #sk, #g, #n, #z",
                 &[
                     ("#pk", PK),
                     ("#sk", SK),
                     ("#g", chunked::GENERATION),
                     ("#n", chunked::COUNT),
                     ("#z", chunked::LENGTH),
-                    ("#u", chunked::UNCLEAN),
                 ],
             )),
         )
@@ -195,8 +206,8 @@ impl Store {
 
     /// Takes care of an item just replaced or deleted by a write of this call (never `ours`,
     /// the generation the call wrote): if it was a large value, its generation is no longer
-    /// referenced, and it is reclaimed now when no stray write of it can still arrive (it is
-    /// clean, or older than the grace period); otherwise the sweep reclaims it later.
+    /// referenced. It is reclaimed now if it is older than the grace period (no copy of any
+    /// request that wrote it can still land); otherwise the sweep reclaims it later.
     pub(crate) async fn retire(&self, key: &str, old: Option<&Item>, ours: Option<&str>) {
         let Some(manifest) = old.and_then(manifest_of) else {
             return;
@@ -212,34 +223,12 @@ impl Store {
     pub(crate) async fn retire_all(&self, retired: Vec<(String, Manifest)>) {
         let (now, later): (Vec<_>, Vec<_>) = retired
             .into_iter()
-            .partition(|(_, m)| m.clean || self.older_than_grace(&m.generation));
-        let records = now
-            .into_iter()
-            .map(|(key, m)| Record {
-                key,
-                generation: m.generation,
-                count: m.count,
-                length: m.length,
-            })
-            .collect();
+            .partition(|(_, m)| self.older_than_grace(&m.generation));
+        let records = now.into_iter().map(|(key, m)| m.into_record(key)).collect();
         // Best effort: what is not reclaimed now, the sweep reclaims.
         let _ = self.reclaim(records).await;
         if !later.is_empty() {
             self.maybe_sweep().await;
         }
-    }
-
-    /// Reclaims the generation of an upload whose manifest was definitely not stored.
-    pub(crate) async fn reclaim_generation(&self, key: &str, manifest: &Item) -> Result<()> {
-        if let Some(m) = manifest_of(manifest) {
-            self.reclaim(vec![Record {
-                key: key.to_owned(),
-                generation: m.generation,
-                count: m.count,
-                length: m.length,
-            }])
-            .await?;
-        }
-        Ok(())
     }
 }

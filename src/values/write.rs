@@ -1,18 +1,16 @@
 //! Writing values: `insert`, `set`, `setdefault`, batch writes, and the upload of a large
 //! value (record, chunks, then manifest).
 
-use std::sync::atomic::AtomicBool;
-
 use tokio::time::Instant;
 
-use super::chunked::{self, is_manifest, mark_unclean};
+use super::chunked;
 use super::read::Resolved;
 use super::{
     MAX_ROUNDS, Prepared, Store, conflict, generation_of, holds_generation, not_large,
     raw_generation, too_large,
 };
 use crate::Result;
-use crate::engine::batch::{self, Write, backoff};
+use crate::engine::batch::{self, Write};
 use crate::engine::requests::{Condition, Written};
 use crate::error::Error;
 use crate::item::{self, Item, now_secs};
@@ -21,24 +19,16 @@ use crate::item::{self, Item, now_secs};
 pub(crate) struct Upload {
     pub manifest: Item,
     pub generation: String,
-    /// The manifest must be sent before this: the generation is then still well within the
-    /// grace period, so the garbage collector cannot have reclaimed it.
+    /// The manifest (and every chunk) must be sent before this: every copy of every request
+    /// of the generation, retries included, then lands well within the grace period, before
+    /// the generation can be reclaimed.
     pub deadline: Instant,
-    /// The first failure whose outcome was unknown, if any (the generation is then unclean).
-    pub ambiguity: Option<Error>,
 }
 
 impl Upload {
     /// Whether `item` is this upload's own manifest.
     fn is_own(&self, item: Option<&Item>) -> bool {
         generation_of(item).as_deref() == Some(self.generation.as_str())
-    }
-}
-
-/// Marks a manifest (not an inline item) written again after an unknown outcome.
-fn mark_manifest_unclean(item: &mut Item) {
-    if is_manifest(item) {
-        mark_unclean(item);
     }
 }
 
@@ -57,73 +47,46 @@ impl Store {
         let deadline = started + self.grace / 2;
         // A stray copy of the record is harmless: the sweep reclaims unreferenced records.
         self.engine.put_item(split.record, None, false).await?;
-        let ambiguous = AtomicBool::new(false);
         let chunks = split.chunks.into_iter().map(Write::Put).collect();
-        batch::write_all_tracked(&self.engine, chunks, &ambiguous, mark_unclean, deadline).await?;
-        let mut manifest = split.manifest;
-        let ambiguity = if ambiguous.into_inner() {
-            mark_unclean(&mut manifest);
-            Some(Error::Timeout { timeout: None })
-        } else {
-            None
-        };
+        batch::write_all_until(&self.engine, chunks, deadline).await?;
         Ok(Upload {
-            manifest,
+            manifest: split.manifest,
             generation: split.generation,
             deadline,
-            ambiguity,
         })
     }
 
-    /// Writes an upload's manifest, each attempt sent once and retried here. After an attempt
-    /// with an unknown outcome, the manifest is marked unclean before it is sent again, and a
-    /// refusal caused by the earlier attempt itself (the key already holds this generation) is
-    /// reported as applied, with the manifest itself as the "replaced" item.
+    /// Writes an upload's manifest, returning the item it replaced. A refusal caused by an
+    /// earlier attempt of the same write (the SDK retried after a lost answer, and the key
+    /// already holds this generation) is reported as applied, with the manifest itself as the
+    /// "replaced" item.
     async fn put_manifest(
         &self,
         key: &str,
-        upload: &mut Upload,
+        upload: &Upload,
         condition: Option<&Condition>,
     ) -> Result<Written> {
-        let mut last_error = None;
-        for attempt in 1..=self.engine.connection.max_attempts {
-            if Instant::now() >= upload.deadline {
-                break;
-            }
-            if attempt > 1 {
-                tokio::time::sleep(backoff(&self.engine.batch, attempt - 1)).await;
-            }
-            let sent = self
-                .engine
-                .put_item_once(upload.manifest.clone(), condition, true)
-                .await;
-            match sent {
-                Ok(Written::Refused(found)) if upload.ambiguity.is_some() => {
-                    let found = match found {
-                        Some(found) => Some(found),
-                        None => self.read_consistent(key).await?,
-                    };
-                    if upload.is_own(found.as_ref()) {
-                        return Ok(Written::Applied(found));
-                    }
-                    return Ok(Written::Refused(found));
-                }
-                Ok(written) => return Ok(written),
-                Err(failed) => {
-                    if failed.ambiguous && upload.ambiguity.is_none() {
-                        mark_unclean(&mut upload.manifest);
-                        upload.ambiguity = Some(failed.error.clone_message());
-                    }
-                    if !failed.retryable {
-                        return Err(too_large(key, failed.error));
-                    }
-                    last_error = Some(failed.error);
-                }
-            }
+        if Instant::now() >= upload.deadline {
+            return Err(deadline_passed(self.grace));
         }
-        Err(last_error.unwrap_or(Error::Timeout {
-            timeout: Some(self.grace / 2),
-        }))
+        let written = self
+            .engine
+            .put_item(upload.manifest.clone(), condition, true)
+            .await
+            .map_err(|e| too_large(key, e))?;
+        match written {
+            Written::Refused(found) => {
+                let found = match found {
+                    Some(found) => Some(found),
+                    None => self.read_consistent(key).await?,
+                };
+                if upload.is_own(found.as_ref()) {
+                    return Ok(Written::Applied(found));
+                }
+                Ok(Written::Refused(found))
+            }
+            applied => Ok(applied),
+        }
     }
 
     /// Reads `key`'s item consistently, as stored.
@@ -137,40 +100,71 @@ impl Store {
     /// in. A large value held by the key is read first and replaced only if it is still the
     /// one read, so the value returned is exactly the one replaced.
     pub(crate) async fn insert(&self, key: &str, value: Prepared) -> Result<Option<Item>> {
-        let (inline, mut upload) = match value {
+        let (inline, upload) = match value {
             Prepared::Inline(item) => (Some(item), None),
             Prepared::Large { item, payload } => {
                 (None, Some(self.upload(key, item, payload).await?))
             }
         };
+        self.replace(key, inline, &upload).await
+    }
+
+    /// The loop of [`insert`](Self::insert).
+    async fn replace(
+        &self,
+        key: &str,
+        inline: Option<Item>,
+        upload: &Option<Upload>,
+    ) -> Result<Option<Item>> {
         let mut condition = not_large();
         // The large value read before the write that replaces exactly it (or why it could
-        // not be read: reported once it is replaced).
+        // not be decoded: reported once it is replaced).
         let mut previous: Option<Result<Option<Item>>> = None;
         for _ in 0..MAX_ROUNDS {
-            let written = match (&inline, &mut upload) {
-                (Some(item), _) => self
-                    .engine
-                    .put_item(item.clone(), Some(&condition), true)
-                    .await
-                    .map_err(|e| too_large(key, e))?,
-                (None, Some(upload)) => self.put_manifest(key, upload, Some(&condition)).await?,
+            // `own`: the answer shows this call's own earlier attempt (whose answer was lost):
+            // the value is stored, and replaced what the condition allowed.
+            let (written, own) = match (&inline, upload) {
+                (Some(item), _) => {
+                    let sent = self
+                        .engine
+                        .put_item_watched(item, Some(&condition))
+                        .await
+                        .map_err(|e| too_large(key, e))?;
+                    let shows_own = match &sent.written {
+                        Written::Applied(Some(shown)) | Written::Refused(Some(shown)) => {
+                            shown == item
+                        }
+                        _ => false,
+                    };
+                    let own = sent.doubt.filter(|_| shows_own);
+                    (sent.written, own)
+                }
+                (None, Some(upload)) => {
+                    let written = self.put_manifest(key, upload, Some(&condition)).await?;
+                    let own =
+                        matches!(&written, Written::Applied(old) if upload.is_own(old.as_ref()))
+                            .then_some(Error::Timeout { timeout: None });
+                    (written, own)
+                }
                 (None, None) => unreachable!("a value is inline or uploaded"),
             };
             let ours = upload.as_ref().map(|u| u.generation.clone());
             let ours = ours.as_deref();
+            if let Some(doubt) = own {
+                return match previous {
+                    // It replaced exactly the large value read.
+                    Some(Ok(read)) => {
+                        self.retire(key, read.as_ref(), ours).await;
+                        Ok(read)
+                    }
+                    Some(Err(err)) => Err(err),
+                    // What it replaced is unknown: report the lost answer's error.
+                    None => Err(doubt),
+                };
+            }
             let found = match written {
                 Written::Applied(old) => {
-                    let own = upload.as_ref().is_some_and(|u| u.is_own(old.as_ref()));
-                    if own && previous.is_none() {
-                        // An earlier attempt was applied and its answer lost, and the key held
-                        // no large value: what it replaced is unknown.
-                        let ambiguity = upload.as_mut().and_then(|u| u.ambiguity.take());
-                        return Err(ambiguity.unwrap_or(Error::Timeout { timeout: None }));
-                    }
                     match &previous {
-                        // Replaced exactly the large value read (by this attempt or an
-                        // earlier one whose answer was lost).
                         Some(Ok(read)) => self.retire(key, read.as_ref(), ours).await,
                         _ => self.retire(key, old.as_ref(), ours).await,
                     }
@@ -190,7 +184,11 @@ impl Store {
             match self.resolve_checked(key, found).await {
                 Ok(Resolved::Replaced) => continue,
                 Ok(Resolved::Done(item)) => previous = Some(Ok(item)),
-                Err(err) => previous = Some(Err(err)),
+                // Damaged data is replaced, and reported; any other error stops here.
+                Err(err @ (Error::Deserialize { .. } | Error::BadSignature { .. })) => {
+                    previous = Some(Err(err));
+                }
+                Err(err) => return Err(err),
             }
             condition = holds_generation(generation);
         }
@@ -213,11 +211,8 @@ impl Store {
                 }
             }
             Prepared::Large { item, payload } => {
-                let mut upload = self.upload(key, item, payload).await?;
-                if let Written::Applied(old) = self.put_manifest(key, &mut upload, None).await? {
-                    self.retire(key, old.as_ref(), Some(&upload.generation))
-                        .await;
-                }
+                let upload = self.upload(key, item, payload).await?;
+                self.put_large(key, &upload).await?;
                 self.maybe_sweep().await;
             }
         }
@@ -255,8 +250,10 @@ impl Store {
                 if let Some(existing) = self.live_value(key).await? {
                     return Ok(Some(existing));
                 }
-                let mut upload = self.upload(key, item, payload).await?;
-                let stored = self.setdefault_manifest(key, &mut upload).await;
+                let upload = self.upload(key, item, payload).await?;
+                // Whatever happens, an unreferenced upload is left to the sweep: an attempt
+                // of its manifest may still land.
+                let stored = self.setdefault_manifest(key, &upload).await;
                 self.maybe_sweep().await;
                 stored
             }
@@ -277,7 +274,7 @@ impl Store {
         Err(conflict(key))
     }
 
-    async fn setdefault_manifest(&self, key: &str, upload: &mut Upload) -> Result<Option<Item>> {
+    async fn setdefault_manifest(&self, key: &str, upload: &Upload) -> Result<Option<Item>> {
         for _ in 0..MAX_ROUNDS {
             let condition = self.absent_or_expired();
             let found = match self.put_manifest(key, upload, Some(&condition)).await? {
@@ -291,66 +288,56 @@ impl Store {
                 Written::Refused(found) => found,
             };
             if let Resolved::Done(Some(existing)) = self.resolve_checked(key, found).await? {
-                // Another value won. This generation is referenced by no manifest, and with
-                // every attempt answered, none can still arrive: reclaim it now.
-                if upload.ambiguity.is_none() {
-                    let _ = self.reclaim_generation(key, &upload.manifest).await;
-                }
                 return Ok(Some(existing));
             }
         }
         Err(conflict(key))
     }
 
-    /// Writes many values (distinct keys) with `BatchWriteItem`; large values are uploaded
-    /// first, the large values they replace are reclaimed after.
+    /// Writes an upload's manifest unconditionally and retires what it replaced.
+    async fn put_large(&self, key: &str, upload: &Upload) -> Result<()> {
+        if let Written::Applied(old) = self.put_manifest(key, upload, None).await? {
+            self.retire(key, old.as_ref(), Some(&upload.generation))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Writes many values (distinct keys): small ones with `BatchWriteItem`, large ones each
+    /// uploaded and its manifest written at once (so each is sent well within its own
+    /// deadline). The large values the batch replaces are read first and retired after.
     pub(crate) async fn put_many(&self, entries: Vec<(String, Prepared)>) -> Result<()> {
-        let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
-        let replaced = self.manifests(&keys).await?;
-        let mut writes = Vec::with_capacity(entries.len());
-        let mut deadline: Option<Instant> = None;
+        let mut small = Vec::with_capacity(entries.len());
+        let mut large = Vec::new();
         for (key, prepared) in entries {
             match prepared {
-                Prepared::Inline(item) => writes.push(Write::Put(item)),
-                Prepared::Large { item, payload } => {
-                    let upload = self.upload(&key, item, payload).await?;
-                    deadline = Some(deadline.map_or(upload.deadline, |d| d.min(upload.deadline)));
-                    writes.push(Write::Put(upload.manifest));
-                }
+                Prepared::Inline(item) => small.push((key, item)),
+                Prepared::Large { item, payload } => large.push((key, item, payload)),
             }
         }
-        match deadline {
-            None => batch::write_all(&self.engine, writes).await?,
-            Some(deadline) => {
-                let ambiguous = AtomicBool::new(false);
-                batch::write_all_tracked(
-                    &self.engine,
-                    writes,
-                    &ambiguous,
-                    mark_manifest_unclean,
-                    deadline,
-                )
-                .await?;
-            }
-        }
+        let small_keys: Vec<String> = small.iter().map(|(k, _)| k.clone()).collect();
+        let replaced = self.manifests(&small_keys).await?;
+        batch::write_all(
+            &self.engine,
+            small
+                .into_iter()
+                .map(|(_, item)| Write::Put(item))
+                .collect(),
+        )
+        .await?;
         self.retire_all(replaced).await;
+        for (key, item, payload) in large {
+            let upload = self.upload(&key, item, payload).await?;
+            self.put_large(&key, &upload).await?;
+        }
         self.maybe_sweep().await;
         Ok(())
     }
 }
 
-impl Error {
-    /// A copy of a transient error for keeping (errors are not `Clone`: the service variants
-    /// are rebuilt from their message).
-    fn clone_message(&self) -> Error {
-        match self {
-            Error::Timeout { timeout } => Error::Timeout { timeout: *timeout },
-            Error::Throttled { message } => Error::Throttled {
-                message: message.clone(),
-            },
-            other => Error::Connection {
-                message: other.to_string(),
-            },
-        }
+/// The error of a large write that could not send its manifest in time.
+fn deadline_passed(grace: std::time::Duration) -> Error {
+    Error::Timeout {
+        timeout: Some(grace / 2),
     }
 }

@@ -7,17 +7,43 @@ use dynamodict::{DynamoDbDict, Error, Serializer};
 
 use crate::support::{Raw, builder};
 
+/// Timeouts short enough for a 4 s grace period (which must be at least 4 × the operation
+/// timeout).
+const SHORT: dynamodict::Timeouts = dynamodict::Timeouts {
+    connect: Duration::from_secs(1),
+    attempt: Duration::from_secs(1),
+    operation: Duration::from_secs(1),
+};
+
+/// A short grace period, so that tests can wait for the sweep.
+const GRACE: Duration = Duration::from_secs(4);
+
+/// A builder whose maps reclaim unreferenced generations after [`GRACE`].
+fn quick<V>(label: &str) -> dynamodict::DictBuilder<V> {
+    builder(label).sweep_grace(GRACE).timeouts(SHORT)
+}
+
+/// [`chunk_items`] once the grace period has passed and a sweep ran: exactly what the live
+/// large values use.
+fn after_sweep<V>(d: &DynamoDbDict<V>) -> i32 {
+    // Generation ids have whole seconds: past the grace period means two more seconds.
+    std::thread::sleep(GRACE + Duration::from_millis(2100));
+    d.sweep().expect("sweep");
+    chunk_items(d)
+}
+
 fn blob(seed: u8, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
         .collect()
 }
 
-/// Items in the namespace's chunk partitions (what large values leave in the table).
+/// Items in the namespace's chunk and generation-record partitions (what large values leave in
+/// the table): a live large value of `n` chunks accounts for `n + 1`.
 fn chunk_items<V>(d: &DynamoDbDict<V>) -> i32 {
     let raw = Raw::new();
     let mut total = 0;
-    for s in 0..8 {
+    for partition in (0..8).flat_map(|s| [format!("{s:x}#c"), format!("{s:x}#g")]) {
         let mut start = None;
         loop {
             let page = raw
@@ -28,7 +54,7 @@ fn chunk_items<V>(d: &DynamoDbDict<V>) -> i32 {
                         .key_condition_expression("pk = :p")
                         .expression_attribute_values(
                             ":p",
-                            AttributeValue::S(format!("{}#{s:x}#c", d.namespace())),
+                            AttributeValue::S(format!("{}#{partition}", d.namespace())),
                         )
                         .select(Select::Count)
                         .set_exclusive_start_key(start)
@@ -47,15 +73,15 @@ fn chunk_items<V>(d: &DynamoDbDict<V>) -> i32 {
 
 #[test]
 fn three_megabyte_values_round_trip_through_every_operation() {
-    let d: DynamoDbDict<serde_bytes::ByteBuf> = builder("large").build().unwrap();
+    let d: DynamoDbDict<serde_bytes::ByteBuf> = quick("large").build().unwrap();
     let a = serde_bytes::ByteBuf::from(blob(1, 3 * 1024 * 1024));
     let b = serde_bytes::ByteBuf::from(blob(2, 1024 * 1024 + 17));
     assert_eq!(d.insert("big", &a).unwrap(), None);
     assert_eq!(d.get("big").unwrap().as_ref(), Some(&a));
     assert!(chunk_items(&d) >= 9);
-    // Replacing returns the old large value and removes its chunks.
+    // Replacing returns the old large value; its chunks are reclaimed after the grace period.
     assert_eq!(d.insert("big", &b).unwrap().as_ref(), Some(&a));
-    assert_eq!(chunk_items(&d), 3);
+    assert_eq!(after_sweep(&d), 4);
     assert_eq!(d.setdefault("big", a.clone()).unwrap(), b);
     assert_eq!(d.setdefault("other", a.clone()).unwrap(), a);
     assert_eq!(d.len().unwrap(), 2, "chunks are not entries");
@@ -66,29 +92,29 @@ fn three_megabyte_values_round_trip_through_every_operation() {
     assert_eq!(values, vec![b.len(), a.len()]);
     assert_eq!(d.pop("other").unwrap().as_ref(), Some(&a));
     assert!(d.remove("big").unwrap());
-    assert_eq!(chunk_items(&d), 0, "nothing left behind");
+    assert_eq!(after_sweep(&d), 0, "nothing left behind");
     assert_eq!(d.get("big").unwrap(), None);
 }
 
 #[test]
 fn batch_writes_and_deletes_clean_up_chunks() {
-    let d: DynamoDbDict<serde_bytes::ByteBuf> = builder("large-batch").build().unwrap();
+    let d: DynamoDbDict<serde_bytes::ByteBuf> = quick("large-batch").build().unwrap();
     let big = |s| serde_bytes::ByteBuf::from(blob(s, 900 * 1024));
     d.insert_many((0..4u8).map(|i| (format!("k{i}"), big(i))))
         .unwrap();
     assert_eq!(d.get("k3").unwrap(), Some(big(3)));
-    assert_eq!(chunk_items(&d), 12);
+    assert_eq!(chunk_items(&d), 16);
     // Overwrite two with small values in a batch: their chunks go.
     d.insert_many([
         ("k0", serde_bytes::ByteBuf::from(vec![0u8])),
         ("k1", serde_bytes::ByteBuf::from(vec![1u8])),
     ])
     .unwrap();
-    assert_eq!(chunk_items(&d), 6);
+    assert_eq!(after_sweep(&d), 8);
     d.bulk_delete(["k2", "missing"]).unwrap();
-    assert_eq!(chunk_items(&d), 3);
+    assert_eq!(after_sweep(&d), 4);
     d.clear().unwrap();
-    assert_eq!(chunk_items(&d), 0);
+    assert_eq!(after_sweep(&d), 0);
     assert_eq!(d.len().unwrap(), 0);
 }
 
@@ -110,17 +136,17 @@ fn large_documents_and_signed_values() {
         Serializer::document().signed("k", "s"),
         Serializer::json().signed("k", "s"),
     ] {
-        let d: DynamoDbDict<Doc> = builder("large-doc").serializer(serializer).build().unwrap();
+        let d: DynamoDbDict<Doc> = quick("large-doc").serializer(serializer).build().unwrap();
         d.set("doc", &doc).unwrap();
         assert_eq!(d.get("doc").unwrap().as_ref(), Some(&doc));
         assert_eq!(d.pop("doc").unwrap().as_ref(), Some(&doc));
-        assert_eq!(chunk_items(&d), 0);
+        assert_eq!(after_sweep(&d), 0);
     }
 }
 
 #[test]
 fn a_reader_never_sees_a_half_written_value() {
-    let d: DynamoDbDict<serde_bytes::ByteBuf> = builder("large-race").build().unwrap();
+    let d: DynamoDbDict<serde_bytes::ByteBuf> = quick("large-race").build().unwrap();
     let a = serde_bytes::ByteBuf::from(blob(7, 1200 * 1024));
     let b = serde_bytes::ByteBuf::from(blob(9, 800 * 1024));
     d.set("k", &a).unwrap();
@@ -141,7 +167,11 @@ fn a_reader_never_sees_a_half_written_value() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(reader.join().unwrap() > 0);
     });
-    assert_eq!(chunk_items(&d), 4, "only the last value's chunks remain");
+    assert_eq!(
+        after_sweep(&d),
+        5,
+        "only the last value's chunks (and record) remain"
+    );
 }
 
 #[test]
@@ -194,6 +224,8 @@ fn batch_writes_skip_the_manifest_read_until_a_large_value_exists() {
     let d: DynamoDbDict<serde_bytes::ByteBuf> = DynamoDbDict::builder(crate::support::TABLE)
         .namespace(crate::support::unique("marker"))
         .endpoint_url(proxy.endpoint())
+        .sweep_grace(GRACE)
+        .timeouts(SHORT)
         .build()
         .unwrap();
     let small = |i: u8| (format!("k{i}"), serde_bytes::ByteBuf::from(vec![i]));
@@ -215,7 +247,7 @@ fn batch_writes_skip_the_manifest_read_until_a_large_value_exists() {
         "manifests are read once a large value exists"
     );
     assert_eq!(
-        chunk_items(&d),
+        after_sweep(&d),
         0,
         "the replaced large value's chunks are gone"
     );
@@ -228,5 +260,99 @@ fn batch_writes_skip_the_manifest_read_until_a_large_value_exists() {
         .build()
         .unwrap();
     again.bulk_delete(["big2"]).unwrap();
+    assert_eq!(after_sweep(&d), 0);
+}
+
+/// What each operation on a large value (1 MiB: 3 chunks) costs in requests, read from the
+/// proxy's request log. The protocol's price is visible here: one record `PutItem` per large
+/// write, and a refused conditional write before replacing or popping a large value (the value
+/// is read while it is current). The generations they retire are young, so they are left to
+/// the sweep, which reclaims them once the grace period has passed.
+#[test]
+fn large_value_operations_cost_a_known_number_of_requests() {
+    use std::collections::BTreeMap;
+
+    use crate::support::proxy::{FaultProxy, local_upstream};
+    let proxy = FaultProxy::start(local_upstream()).expect("proxy");
+    let d: DynamoDbDict<serde_bytes::ByteBuf> = DynamoDbDict::builder(crate::support::TABLE)
+        .namespace(crate::support::unique("cost"))
+        .endpoint_url(proxy.endpoint())
+        .sweep_grace(GRACE)
+        .timeouts(SHORT)
+        .auto_sweep(false)
+        .build()
+        .unwrap();
+    let value = |seed| serde_bytes::ByteBuf::from(blob(seed, 1024 * 1024));
+    d.set("warm-up", &value(0)).unwrap(); // writes the namespace's large-value marker
+    let mut measured = Vec::new();
+    let mut cost = |label: &str, op: &mut dyn FnMut()| -> BTreeMap<String, u64> {
+        let before = proxy.operations();
+        op();
+        let after = proxy.operations();
+        let spent: BTreeMap<String, u64> = after
+            .into_iter()
+            .map(|(name, n)| (name.clone(), n - before.get(&name).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        measured.push(format!("{label}: {spent:?}"));
+        spent
+    };
+    let expect = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    };
+    assert_eq!(
+        cost("insert, new key", &mut || {
+            assert_eq!(d.insert("a", &value(1)).unwrap(), None)
+        }),
+        expect(&[("BatchWriteItem", 1), ("PutItem", 2)])
+    );
+    assert_eq!(
+        cost("insert over a large value", &mut || {
+            assert_eq!(d.insert("a", &value(2)).unwrap(), Some(value(1)))
+        }),
+        expect(&[("BatchGetItem", 1), ("BatchWriteItem", 1), ("PutItem", 3)])
+    );
+    assert_eq!(
+        cost("set over a large value", &mut || d
+            .set("a", &value(3))
+            .unwrap()),
+        expect(&[("BatchWriteItem", 1), ("PutItem", 2)])
+    );
+    assert_eq!(
+        cost("get", &mut || assert_eq!(
+            d.get("a").unwrap(),
+            Some(value(3))
+        )),
+        expect(&[("BatchGetItem", 1), ("GetItem", 1)])
+    );
+    assert_eq!(
+        cost("setdefault on a live large value", &mut || {
+            assert_eq!(d.setdefault("a", value(4)).unwrap(), value(3))
+        }),
+        expect(&[("BatchGetItem", 1), ("GetItem", 1)])
+    );
+    assert_eq!(
+        cost("pop", &mut || assert_eq!(
+            d.pop("a").unwrap(),
+            Some(value(3))
+        )),
+        expect(&[("BatchGetItem", 1), ("DeleteItem", 2)])
+    );
+    assert_eq!(
+        cost("small set, namespace with large values", &mut || {
+            d.set("s", &serde_bytes::ByteBuf::from(vec![1u8])).unwrap()
+        }),
+        expect(&[("PutItem", 1)])
+    );
+    eprintln!("{}", measured.join("\n"));
+    d.clear().unwrap();
+    assert!(
+        chunk_items(&d) > 0,
+        "young generations wait for the grace period"
+    );
+    std::thread::sleep(GRACE + Duration::from_millis(2100));
+    let report = d.sweep().unwrap();
+    // warm-up, 1 (replaced), 2 (replaced), 3 (popped): 4 generations of 3 chunks.
+    assert_eq!((report.generations, report.items), (4, 16), "{report:?}");
     assert_eq!(chunk_items(&d), 0);
 }

@@ -12,5 +12,6 @@ mod large;
 mod map;
 mod model;
 mod processes;
+mod protocol;
 mod secrets;
 mod table;

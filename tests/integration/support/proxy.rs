@@ -87,6 +87,55 @@ pub enum Fault {
         /// Fraction of the items (keys) to withhold.
         share: f64,
     },
+    /// For a share of the requests that match `operation` and `body_contains`: forward the
+    /// request upstream and wait for the answer (so the server has applied it), keep the client
+    /// connection silent for `delay`, then abort it with a TCP RST instead of answering. The
+    /// client cannot tell whether the request was applied: it was. With a `delay` longer than
+    /// the client's attempt timeout, the client times out instead of seeing the reset. Other
+    /// requests pass through. [`ProxyStats::lost_replies`] counts each such request as soon as
+    /// its answer is in (and thrown away).
+    LoseReply {
+        /// Only requests for this operation (the part of `X-Amz-Target` after the last `.`,
+        /// e.g. `"PutItem"`); `None`: any operation.
+        operation: Option<String>,
+        /// Only requests whose body contains this text (e.g. `"g":{"S":"t` for the manifest of
+        /// a large value); `None`: any body.
+        body_contains: Option<String>,
+        /// Fraction of the matching requests to hit (see [`Fault`] for the sampling).
+        share: f64,
+        /// How long the client waits in silence before the reset.
+        delay: Duration,
+    },
+    /// For a share of the requests that match `operation` and `body_contains`: keep the request
+    /// for `hold`, then forward it upstream on a connection of its own and throw the answer
+    /// away: a request the network delivers late. The client connection stays silent meanwhile
+    /// (its further input is discarded) until the client closes it, so a client whose attempt
+    /// timeout is shorter than `hold` gives up (and may send the request again) before the server
+    /// applies the first copy. Other requests pass through. [`ProxyStats::held`] counts the
+    /// requests kept, [`ProxyStats::released`] those delivered and answered upstream afterwards;
+    /// dropping the proxy before `hold` has passed loses the request instead.
+    HoldThenForward {
+        /// As in [`Fault::LoseReply`].
+        operation: Option<String>,
+        /// As in [`Fault::LoseReply`].
+        body_contains: Option<String>,
+        /// Fraction of the matching requests to hold.
+        share: f64,
+        /// How long each one is held before it is forwarded.
+        hold: Duration,
+    },
+    /// For a share of the requests that match `operation` and `body_contains`: abort the
+    /// connection with a TCP RST once the request has been read, without forwarding it (like
+    /// [`Fault::Reset`], counted in [`ProxyStats::reset`], but only for some requests, e.g. the
+    /// chunk batches of a large value's upload). Other requests pass through.
+    ResetMatching {
+        /// As in [`Fault::LoseReply`].
+        operation: Option<String>,
+        /// As in [`Fault::LoseReply`].
+        body_contains: Option<String>,
+        /// Fraction of the matching requests to reset.
+        share: f64,
+    },
 }
 
 /// The DynamoDB error answered by [`Fault::Throttle`].
@@ -166,6 +215,12 @@ pub struct ProxyStats {
     /// Requests that failed because the upstream was unreachable or broke off (the client got
     /// a 502 or a closed connection).
     pub upstream_errors: u64,
+    /// Requests applied upstream whose answer [`Fault::LoseReply`] threw away.
+    pub lost_replies: u64,
+    /// Requests kept back by [`Fault::HoldThenForward`].
+    pub held: u64,
+    /// Held requests delivered upstream (and answered there) once their hold had passed.
+    pub released: u64,
 }
 
 impl ProxyStats {
@@ -178,6 +233,8 @@ impl ProxyStats {
             + self.refused
             + self.throttled
             + self.unprocessed_batches
+            + self.lost_replies
+            + self.held
     }
 }
 
@@ -401,6 +458,9 @@ struct Counters {
     answered_locally: AtomicU64,
     malformed: AtomicU64,
     upstream_errors: AtomicU64,
+    lost_replies: AtomicU64,
+    held: AtomicU64,
+    released: AtomicU64,
 }
 
 impl Counters {
@@ -420,6 +480,9 @@ impl Counters {
             answered_locally: get(&self.answered_locally),
             malformed: get(&self.malformed),
             upstream_errors: get(&self.upstream_errors),
+            lost_replies: get(&self.lost_replies),
+            held: get(&self.held),
+            released: get(&self.released),
         }
     }
 }
@@ -449,6 +512,8 @@ enum Action {
     Close,
     Throttle(ThrottleCode),
     Unprocessed(BatchKind, f64),
+    LoseReply(Duration),
+    Hold(Duration),
 }
 
 impl Shared {
@@ -505,6 +570,47 @@ impl Shared {
                 Some(kind) => Action::Unprocessed(kind, share),
                 None => Action::Forward,
             },
+            Fault::LoseReply {
+                operation,
+                body_contains,
+                share,
+                delay,
+            } => {
+                if request.matches(operation.as_deref(), body_contains.as_deref())
+                    && state.hit(share)
+                {
+                    Action::LoseReply(delay)
+                } else {
+                    Action::Forward
+                }
+            }
+            Fault::HoldThenForward {
+                operation,
+                body_contains,
+                share,
+                hold,
+            } => {
+                if request.matches(operation.as_deref(), body_contains.as_deref())
+                    && state.hit(share)
+                {
+                    Action::Hold(hold)
+                } else {
+                    Action::Forward
+                }
+            }
+            Fault::ResetMatching {
+                operation,
+                body_contains,
+                share,
+            } => {
+                if request.matches(operation.as_deref(), body_contains.as_deref())
+                    && state.hit(share)
+                {
+                    Action::Reset
+                } else {
+                    Action::Forward
+                }
+            }
         }
     }
 
@@ -668,11 +774,49 @@ async fn serve(client: TcpStream, upstream_addr: SocketAddr, shared: Arc<Shared>
                 link.reply(&response, request.close).await
             }
             Action::Unprocessed(kind, share) => link.unprocessed(&request, kind, share).await,
+            Action::LoseReply(delay) => {
+                if link.forward(&request, &request.wire()).await.is_some() {
+                    bump(&shared.stats.lost_replies);
+                    if !delay.is_zero() {
+                        // Silent until the delay is over or the client gives up.
+                        let _ = tokio::time::timeout(delay, client.drain()).await;
+                    }
+                    let _ = client.io.set_zero_linger();
+                }
+                false
+            }
+            Action::Hold(hold) => {
+                bump(&shared.stats.held);
+                let late = Arc::clone(&shared);
+                let (wire, head_method) = (request.wire(), request.head_method);
+                tokio::spawn(async move {
+                    tokio::time::sleep(hold).await;
+                    if deliver_late(upstream_addr, &wire, head_method).await {
+                        bump(&late.stats.released);
+                    } else {
+                        bump(&late.stats.upstream_errors);
+                    }
+                });
+                upstream = None;
+                client.drain().await;
+                false
+            }
         };
         if !keep_open {
             return;
         }
     }
+}
+
+/// Sends a held request upstream on a connection of its own and reads (and drops) the answer.
+/// Whether an answer came back.
+async fn deliver_late(upstream: SocketAddr, wire: &[u8], head_method: bool) -> bool {
+    let Ok(stream) = TcpStream::connect(upstream).await else {
+        return false;
+    };
+    let _ = stream.set_nodelay(true);
+    let mut conn = Conn::new(stream);
+    conn.io.write_all(wire).await.is_ok() && read_response(&mut conn, head_method).await.is_ok()
 }
 
 /// A client connection together with its upstream connection.
@@ -1205,6 +1349,15 @@ struct Request {
 }
 
 impl Request {
+    /// Whether the request is for `operation` (the part of `X-Amz-Target` after the last `.`)
+    /// and its body contains `body_contains` (each `None`: anything).
+    fn matches(&self, operation: Option<&str>, body_contains: Option<&str>) -> bool {
+        let target = self.head.get("x-amz-target").unwrap_or_default();
+        operation.is_none_or(|op| target.rsplit('.').next().unwrap_or_default().trim() == op)
+            && body_contains
+                .is_none_or(|text| text.is_empty() || find(&self.body, text.as_bytes()).is_some())
+    }
+
     /// The request as it goes upstream.
     fn wire(&self) -> Vec<u8> {
         if self.rebuild {
@@ -2231,6 +2384,125 @@ mod tests {
         Client::connect(proxy.addr())
             .unwrap()
             .ok("ListTables", &json!({}));
+    }
+
+    /// A table with one item `pk = "seed"`, and a client connected through a fresh proxy.
+    fn proxied_table(prefix: &str) -> (FaultProxy, Client, String) {
+        let ddb = ddb_local();
+        let table = table_name(prefix);
+        let mut direct = Client::connect(ddb).unwrap();
+        create_table(&mut direct, &table);
+        let proxy = FaultProxy::start(ddb).unwrap();
+        let client = Client::connect(proxy.addr()).unwrap();
+        (proxy, client, table)
+    }
+
+    fn put_body(table: &str, pk: &str, marker: &str) -> Value {
+        json!({"TableName": table, "Item": {"pk": {"S": pk}, marker: {"S": "x"}}})
+    }
+
+    /// Whether the proxy reset or closed `client`'s connection without an answer.
+    fn was_dropped(client: &mut Client) -> bool {
+        match client.read_once() {
+            Ok(0) => true,
+            Err(e) => e.kind() == io::ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        }
+    }
+
+    #[test]
+    fn lose_reply_applies_the_request_but_never_answers() {
+        let (proxy, mut client, table) = proxied_table("fp_lose_reply");
+        let fault = |delay| Fault::LoseReply {
+            operation: Some("PutItem".into()),
+            body_contains: Some("\"lose\":".into()),
+            share: 1.0,
+            delay,
+        };
+        proxy.set_fault(fault(Duration::ZERO));
+        // Other operations and other bodies pass through.
+        client.ok("PutItem", &put_body(&table, "kept", "keep"));
+        assert!(exists(&mut client, &table, "kept"));
+        client
+            .send("PutItem", &put_body(&table, "a", "lose"))
+            .unwrap();
+        assert!(was_dropped(&mut client), "the answer must be lost");
+        let mut check = Client::connect(proxy.addr()).unwrap();
+        assert!(exists(&mut check, &table, "a"), "but the request applied");
+
+        // With a delay, the client sees silence first.
+        proxy.set_fault(fault(Duration::from_millis(600)));
+        let mut client = Client::connect(proxy.addr()).unwrap();
+        client
+            .stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        client
+            .send("PutItem", &put_body(&table, "b", "lose"))
+            .unwrap();
+        let err = client.read_once().unwrap_err();
+        assert!(is_timeout(&err), "{err:?}");
+        client.stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        assert!(was_dropped(&mut client));
+        assert!(exists(&mut check, &table, "b"));
+        let stats = proxy.stats();
+        assert_eq!((stats.lost_replies, stats.faulted()), (2, 2));
+    }
+
+    #[test]
+    fn hold_then_forward_applies_the_request_late() {
+        let (proxy, mut client, table) = proxied_table("fp_hold");
+        let hold = Duration::from_millis(800);
+        proxy.set_fault(Fault::HoldThenForward {
+            operation: Some("PutItem".into()),
+            body_contains: None,
+            share: 0.5,
+            hold,
+        });
+        // share 0.5: the first matching request passes, the second is held.
+        client.ok("PutItem", &put_body(&table, "first", "v"));
+        client
+            .stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let sent = Instant::now();
+        client
+            .send("PutItem", &put_body(&table, "late", "v"))
+            .unwrap();
+        assert!(is_timeout(&client.read_once().unwrap_err()));
+        drop(client); // the client gives up
+        let mut check = Client::connect(proxy.addr()).unwrap();
+        assert!(!exists(&mut check, &table, "late"), "not applied yet");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while proxy.stats().released == 0 {
+            assert!(Instant::now() < deadline, "never released");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(sent.elapsed() >= hold);
+        assert!(exists(&mut check, &table, "late"), "applied after the hold");
+        let stats = proxy.stats();
+        assert_eq!((stats.held, stats.released), (1, 1));
+    }
+
+    #[test]
+    fn reset_matching_drops_only_matching_requests() {
+        let (proxy, mut client, table) = proxied_table("fp_reset_matching");
+        proxy.set_fault(Fault::ResetMatching {
+            operation: Some("BatchWriteItem".into()),
+            body_contains: Some("\"chunk\":".into()),
+            share: 1.0,
+        });
+        let batch = |pk: &str, marker: &str| json!({"RequestItems": {&table: [{"PutRequest": {"Item": {"pk": {"S": pk}, marker: {"S": "x"}}}}]}});
+        client.ok("BatchWriteItem", &batch("plain", "v"));
+        client.ok("PutItem", &put_body(&table, "single", "chunk"));
+        client
+            .send("BatchWriteItem", &batch("dropped", "chunk"))
+            .unwrap();
+        assert!(was_dropped(&mut client));
+        let mut check = Client::connect(proxy.addr()).unwrap();
+        assert!(exists(&mut check, &table, "plain") && exists(&mut check, &table, "single"));
+        assert!(!exists(&mut check, &table, "dropped"), "never forwarded");
+        assert_eq!(proxy.stats().reset, 1);
     }
 
     #[test]
