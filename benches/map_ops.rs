@@ -383,17 +383,17 @@ fn interleaved<const N: usize>(rounds: usize, sides: [&dyn Fn() -> Duration; N])
     times.map(median)
 }
 
-fn report_pair(op: &str, (dict, raw): (Sample, Sample)) {
+fn report_pair(op: &str, target: f64, (dict, raw): (Sample, Sample)) {
     let ratio = dict.wall.as_secs_f64() / raw.wall.as_secs_f64();
     let cpu_ratio = dict.cpu.as_secs_f64() / raw.cpu.as_secs_f64();
     println!(
         "{}op/{op} paired per-op medians: dict {:.1} µs, raw_sdk {:.1} µs, ratio {ratio:.3} \
-         (target <= 1.05: {}); client CPU per op: dict {:.1} µs, raw_sdk {:.1} µs, ratio \
+         (target <= {target}: {}); client CPU per op: dict {:.1} µs, raw_sdk {:.1} µs, ratio \
          {cpu_ratio:.3}",
         prefix(),
         dict.wall.as_secs_f64() * 1e6,
         raw.wall.as_secs_f64() * 1e6,
-        if ratio <= 1.05 { "met" } else { "MISSED" },
+        if ratio <= target { "met" } else { "MISSED" },
         dict.cpu.as_secs_f64() * 1e6,
         raw.cpu.as_secs_f64() * 1e6,
     );
@@ -560,9 +560,19 @@ fn single_ops(c: &mut Criterion) {
     });
     group.finish();
 
-    // The same four, interleaved, one latency per operation.
+    // The same five, interleaved, one latency per operation.
+    // The issue's target for `set` in a namespace without large values: one plain PutItem.
+    report_pair(
+        "set",
+        1.02,
+        paired(
+            || Sample::of(dict_set),
+            || Sample::of_async(&raw.rt, raw_set(client, &set_item)),
+        ),
+    );
     report_pair(
         "get",
+        1.05,
         paired(
             || Sample::of(dict_get),
             || Sample::of_async(&raw.rt, raw_get(client, &get_key)),
@@ -570,6 +580,7 @@ fn single_ops(c: &mut Criterion) {
     );
     report_pair(
         "insert",
+        1.05,
         paired(
             || Sample::of(dict_insert),
             || Sample::of_async(&raw.rt, raw_insert(client, &insert_item)),
@@ -577,6 +588,7 @@ fn single_ops(c: &mut Criterion) {
     );
     report_pair(
         "setdefault",
+        1.05,
         paired(
             || Sample::of(dict_setdefault),
             || Sample::of_async(&raw.rt, raw_setdefault(client, &setdefault_item)),
@@ -584,6 +596,7 @@ fn single_ops(c: &mut Criterion) {
     );
     report_pair(
         "pop",
+        1.05,
         paired(
             || {
                 raw.rt.block_on(raw_restore(client, &pop_item));

@@ -55,6 +55,9 @@ impl fmt::Debug for ConnectionOptions {
 pub(crate) struct Connection {
     // Field order matters: the client (and its connection pool) is dropped before the runtime.
     pub client: Client,
+    /// The same client with the SDK's retries off, for requests retried by this crate (which
+    /// must know whether an earlier attempt may have been applied).
+    pub client_once: Client,
     pub bridge: Bridge,
     /// Attempts per request, first try included (for the requests retried by this crate).
     pub max_attempts: u32,
@@ -105,8 +108,16 @@ impl ConnectionOptions {
         let bridge = Bridge::new()?;
         let max_attempts = self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1);
         let client = bridge.run(self.build_client())?;
+        let client_once = Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .retry_config(RetryConfig::disabled())
+                .build(),
+        );
         Ok(Arc::new(Connection {
             client,
+            client_once,
             bridge,
             max_attempts,
         }))

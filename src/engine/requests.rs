@@ -7,9 +7,8 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::config::Builder as ConfigBuilder;
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
@@ -90,11 +89,6 @@ pub(crate) struct Sent {
     pub doubt: Option<crate::Error>,
 }
 
-/// SDK settings for a request sent exactly once.
-pub(crate) fn single_attempt() -> ConfigBuilder {
-    ConfigBuilder::default().retry_config(RetryConfig::disabled())
-}
-
 fn refused_put(err: &SdkError<PutItemError, HttpResponse>) -> Option<Option<Item>> {
     match err.as_service_error()? {
         PutItemError::ConditionalCheckFailedException(e) => Some(e.item.clone()),
@@ -141,12 +135,12 @@ impl Engine {
 
     fn put_request(
         &self,
+        client: &Client,
         item: Item,
         condition: Option<&Condition>,
         return_old: bool,
     ) -> PutItemFluentBuilder {
-        let mut request = self
-            .client()
+        let mut request = client
             .put_item()
             .table_name(self.table())
             .set_item(Some(item))
@@ -170,7 +164,11 @@ impl Engine {
         condition: Option<&Condition>,
         return_old: bool,
     ) -> Result<Written> {
-        match self.put_request(item, condition, return_old).send().await {
+        match self
+            .put_request(self.client(), item, condition, return_old)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Written::Applied(out.attributes)),
             Err(err) => match refused_put(&err) {
                 Some(item) => Ok(Written::Refused(item)),
@@ -181,12 +179,12 @@ impl Engine {
 
     fn delete_request(
         &self,
+        client: &Client,
         key: Item,
         condition: Option<&Condition>,
         return_old: bool,
     ) -> DeleteItemFluentBuilder {
-        let mut request = self
-            .client()
+        let mut request = client
             .delete_item()
             .table_name(self.table())
             .set_key(Some(key))
@@ -212,9 +210,7 @@ impl Engine {
     ) -> Result<Sent> {
         self.watched(
             || {
-                self.put_request(item.clone(), condition, true)
-                    .customize()
-                    .config_override(single_attempt())
+                self.put_request(&self.connection.client_once, item.clone(), condition, true)
                     .send()
             },
             |out| out.attributes,
@@ -232,9 +228,7 @@ impl Engine {
     ) -> Result<Sent> {
         self.watched(
             || {
-                self.delete_request(key.clone(), condition, true)
-                    .customize()
-                    .config_override(single_attempt())
+                self.delete_request(&self.connection.client_once, key.clone(), condition, true)
                     .send()
             },
             |out| out.attributes,
@@ -298,7 +292,11 @@ impl Engine {
         condition: Option<&Condition>,
         return_old: bool,
     ) -> Result<Written> {
-        match self.delete_request(key, condition, return_old).send().await {
+        match self
+            .delete_request(self.client(), key, condition, return_old)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Written::Applied(out.attributes)),
             Err(err) => match refused_delete(&err) {
                 Some(item) => Ok(Written::Refused(item)),

@@ -4,8 +4,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::try_join_all;
 
-use super::chunked::{self, Manifest, manifest_of};
-use super::read::Resolved;
+use super::chunked::{self, Manifest, is_manifest, manifest_of};
+use super::read::{Resolved, missing_chunk};
 use super::{MAX_ROUNDS, Store, conflict, raw_generation};
 use crate::Result;
 use crate::engine::batch::{self, Write};
@@ -32,16 +32,27 @@ impl Store {
     /// before the delete, which then removes exactly the value read). An item written by
     /// another serializer is not deleted: it is returned as it is, for the caller to report.
     pub(crate) async fn pop(&self, key: &str) -> Result<Option<Item>> {
+        // In a namespace that never held a large value, the first delete only guards the
+        // format (as cheap as a raw `DeleteItem`); a large value it meets anyway is read after.
+        let mut guarded = self.may_hold_large().await?;
         let mut generation: Option<AttributeValue> = None;
         let mut previous: Option<Item> = None;
         for _ in 0..MAX_ROUNDS {
-            let condition = self.pop_condition(generation.clone());
+            let condition = self.pop_condition(generation.clone(), guarded);
             let key_item = self.engine.layout.item_key(key);
             let sent = self
                 .engine
                 .delete_item_watched(&key_item, Some(&condition))
                 .await?;
             let found = match sent.written {
+                Written::Applied(old) if !guarded && old.as_ref().is_some_and(is_manifest) => {
+                    let read = match self.resolve(key, old.clone()).await? {
+                        Resolved::Done(read) => Ok(read),
+                        Resolved::Replaced => Err(missing_chunk(key)),
+                    };
+                    self.retire(key, old.as_ref(), None).await;
+                    return read;
+                }
                 Written::Applied(old) => {
                     if let Some(doubt) = sent.doubt
                         && old.is_none()
@@ -66,7 +77,7 @@ impl Store {
                 self.retire(key, previous.as_ref(), None).await;
                 return Ok(previous);
             }
-            (generation, previous) = (None, None);
+            (generation, previous, guarded) = (None, None, true);
             let Some(found) = found else { continue };
             if !self.ours(&found) {
                 return Ok(Some(found));
@@ -83,20 +94,27 @@ impl Store {
         Err(conflict(key))
     }
 
-    /// `pop`'s condition: the item is this map's (or absent), and is not a large value, or is
-    /// exactly the large value read.
-    fn pop_condition(&self, generation: Option<AttributeValue>) -> Condition {
+    /// `pop`'s condition: the item is this map's (or absent), and (when `guarded`) is not a
+    /// large value, or is exactly the large value read.
+    fn pop_condition(&self, generation: Option<AttributeValue>, guarded: bool) -> Condition {
         let format = AttributeValue::S(self.serializer.id().to_owned());
-        match generation {
-            None => Condition::new(
+        let condition = match (generation, guarded) {
+            (None, false) => {
+                return Condition::new("attribute_not_exists(#pk) OR #f = :f")
+                    .name("#pk", PK)
+                    .name("#f", FORMAT)
+                    .value(":f", format);
+            }
+            (None, true) => Condition::new(
                 "(attribute_not_exists(#pk) OR #f = :f) AND attribute_not_exists(#g)",
             )
             .name("#pk", PK),
-            Some(generation) => Condition::new("#f = :f AND #g = :g").value(":g", generation),
-        }
-        .name("#f", FORMAT)
-        .name("#g", chunked::GENERATION)
-        .value(":f", format)
+            (Some(generation), _) => Condition::new("#f = :f AND #g = :g").value(":g", generation),
+        };
+        condition
+            .name("#f", FORMAT)
+            .name("#g", chunked::GENERATION)
+            .value(":f", format)
     }
 
     /// Deletes many keys (distinct) with `BatchWriteItem`.

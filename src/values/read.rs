@@ -21,7 +21,7 @@ pub(crate) enum Resolved {
 }
 
 /// The error for a large value whose chunks are gone while its manifest is current.
-fn missing_chunk(key: &str) -> Error {
+pub(crate) fn missing_chunk(key: &str) -> Error {
     Error::Deserialize {
         key: key.to_owned(),
         message: "a chunk of the large value is missing".into(),

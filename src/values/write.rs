@@ -3,8 +3,8 @@
 
 use tokio::time::Instant;
 
-use super::chunked;
-use super::read::Resolved;
+use super::chunked::{self, is_manifest};
+use super::read::{Resolved, missing_chunk};
 use super::{
     MAX_ROUNDS, Prepared, Store, conflict, generation_of, holds_generation, not_large,
     raw_generation, too_large,
@@ -116,7 +116,10 @@ impl Store {
         inline: Option<Item>,
         upload: &Option<Upload>,
     ) -> Result<Option<Item>> {
-        let mut condition = not_large();
+        // In a namespace that never held a large value, the first write is the plain one (as
+        // cheap as a raw `PutItem`); a large value it meets anyway is read after it.
+        let guarded = inline.is_none() || self.may_hold_large().await?;
+        let mut condition = guarded.then(not_large);
         // The large value read before the write that replaces exactly it (or why it could
         // not be decoded: reported once it is replaced).
         let mut previous: Option<Result<Option<Item>>> = None;
@@ -127,7 +130,7 @@ impl Store {
                 (Some(item), _) => {
                     let sent = self
                         .engine
-                        .put_item_watched(item, Some(&condition))
+                        .put_item_watched(item, condition.as_ref())
                         .await
                         .map_err(|e| too_large(key, e))?;
                     let shows_own = match &sent.written {
@@ -140,7 +143,7 @@ impl Store {
                     (sent.written, own)
                 }
                 (None, Some(upload)) => {
-                    let written = self.put_manifest(key, upload, Some(&condition)).await?;
+                    let written = self.put_manifest(key, upload, condition.as_ref()).await?;
                     let own =
                         matches!(&written, Written::Applied(old) if upload.is_own(old.as_ref()))
                             .then_some(Error::Timeout { timeout: None });
@@ -163,6 +166,17 @@ impl Store {
                 };
             }
             let found = match written {
+                Written::Applied(old)
+                    if condition.is_none() && old.as_ref().is_some_and(is_manifest) =>
+                {
+                    // An unguarded write replaced a large value: read what it replaced now.
+                    let read = match self.resolve(key, old.clone()).await? {
+                        Resolved::Done(read) => Ok(read),
+                        Resolved::Replaced => Err(missing_chunk(key)),
+                    };
+                    self.retire(key, old.as_ref(), ours).await;
+                    return read;
+                }
                 Written::Applied(old) => {
                     match &previous {
                         Some(Ok(read)) => self.retire(key, read.as_ref(), ours).await,
@@ -176,7 +190,7 @@ impl Store {
                 Written::Refused(Some(found)) => Some(found),
                 Written::Refused(None) => self.read_consistent(key).await?,
             };
-            (previous, condition) = (None, not_large());
+            (previous, condition) = (None, Some(not_large()));
             let Some(generation) = raw_generation(found.as_ref()) else {
                 continue;
             };
@@ -190,7 +204,7 @@ impl Store {
                 }
                 Err(err) => return Err(err),
             }
-            condition = holds_generation(generation);
+            condition = Some(holds_generation(generation));
         }
         Err(conflict(key))
     }
