@@ -206,12 +206,7 @@ mod tests {
     use super::*;
 
     fn layout() -> Layout {
-        Layout {
-            table: "t".into(),
-            namespace: "ns".into(),
-            shards: 8,
-            ttl_attribute: Some("ttl".into()),
-        }
+        crate::layout::test_layout()
     }
 
     #[test]

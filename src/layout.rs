@@ -174,6 +174,17 @@ pub(crate) fn primary_key(pk: String, sk: String) -> Item {
     ])
 }
 
+/// The layout unit tests use: table `t`, namespace `ns`, 8 shards, expiry attribute `ttl`.
+#[cfg(test)]
+pub(crate) fn test_layout() -> Layout {
+    Layout {
+        table: "t".into(),
+        namespace: "ns".into(),
+        shards: 8,
+        ttl_attribute: Some("ttl".into()),
+    }
+}
+
 /// The primary key of an item (its `pk` and `sk`), for deleting it.
 pub(crate) fn key_of_item(item: &Item) -> Item {
     item.iter()

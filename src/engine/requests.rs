@@ -70,6 +70,23 @@ pub(crate) enum Written {
     Refused(Option<Item>),
 }
 
+/// Adds `condition` (an `Option<&Condition>`) to a `PutItem` or `DeleteItem` request, asking for
+/// the item that fails it (the two SDK builders share no trait).
+macro_rules! conditioned {
+    ($request:expr, $condition:expr) => {
+        match $condition {
+            Some(condition) => $request
+                .condition_expression(&condition.expression)
+                .set_expression_attribute_names(condition.names())
+                .set_expression_attribute_values(condition.values())
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                ),
+            None => $request,
+        }
+    };
+}
+
 fn return_values(return_old: bool) -> ReturnValue {
     if return_old {
         ReturnValue::AllOld
@@ -140,21 +157,12 @@ impl Engine {
         condition: Option<&Condition>,
         return_old: bool,
     ) -> PutItemFluentBuilder {
-        let mut request = client
+        let request = client
             .put_item()
             .table_name(self.table())
             .set_item(Some(item))
             .return_values(return_values(return_old));
-        if let Some(condition) = condition {
-            request = request
-                .condition_expression(&condition.expression)
-                .set_expression_attribute_names(condition.names())
-                .set_expression_attribute_values(condition.values())
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                );
-        }
-        request
+        conditioned!(request, condition)
     }
 
     /// Writes an item (SDK retries on).
@@ -184,21 +192,12 @@ impl Engine {
         condition: Option<&Condition>,
         return_old: bool,
     ) -> DeleteItemFluentBuilder {
-        let mut request = client
+        let request = client
             .delete_item()
             .table_name(self.table())
             .set_key(Some(key))
             .return_values(return_values(return_old));
-        if let Some(condition) = condition {
-            request = request
-                .condition_expression(&condition.expression)
-                .set_expression_attribute_names(condition.names())
-                .set_expression_attribute_values(condition.values())
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                );
-        }
-        request
+        conditioned!(request, condition)
     }
 
     /// Writes an item, retried here rather than by the SDK so that the caller learns whether

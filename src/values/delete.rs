@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::try_join_all;
 
 use super::chunked::{self, Manifest, is_manifest, manifest_of};
-use super::read::{Resolved, missing_chunk};
+use super::read::Resolved;
 use super::{MAX_ROUNDS, Store, conflict, raw_generation};
 use crate::Result;
 use crate::engine::batch::{self, Write};
@@ -46,12 +46,7 @@ impl Store {
                 .await?;
             let found = match sent.written {
                 Written::Applied(old) if !guarded && old.as_ref().is_some_and(is_manifest) => {
-                    let read = match self.resolve(key, old.clone()).await? {
-                        Resolved::Done(read) => Ok(read),
-                        Resolved::Replaced => Err(missing_chunk(key)),
-                    };
-                    self.retire(key, old.as_ref(), None).await;
-                    return read;
+                    return self.read_retired(key, old, None).await;
                 }
                 Written::Applied(old) => {
                     if let Some(doubt) = sent.doubt

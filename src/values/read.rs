@@ -21,7 +21,7 @@ pub(crate) enum Resolved {
 }
 
 /// The error for a large value whose chunks are gone while its manifest is current.
-pub(crate) fn missing_chunk(key: &str) -> Error {
+fn missing_chunk(key: &str) -> Error {
     Error::Deserialize {
         key: key.to_owned(),
         message: "a chunk of the large value is missing".into(),
@@ -119,6 +119,24 @@ impl Store {
             }
             done => Ok(done),
         }
+    }
+
+    /// Reads the value of a large value that an unguarded write of this call just replaced or
+    /// deleted (its namespace held no large value a minute before), then retires it. Its
+    /// chunks are still there unless it was older than the grace period and a sweep reclaimed
+    /// it in between: then the write stands and the error says the old value is gone.
+    pub(crate) async fn read_retired(
+        &self,
+        key: &str,
+        old: Option<Item>,
+        ours: Option<&str>,
+    ) -> Result<Option<Item>> {
+        let read = match self.resolve(key, old.clone()).await? {
+            Resolved::Done(read) => Ok(read),
+            Resolved::Replaced => Err(missing_chunk(key)),
+        };
+        self.retire(key, old.as_ref(), ours).await;
+        read
     }
 
     /// Reads a manifest's chunks (consistently) and puts the value into it. `Ok(false)` when a

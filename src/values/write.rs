@@ -4,7 +4,7 @@
 use tokio::time::Instant;
 
 use super::chunked::{self, is_manifest};
-use super::read::{Resolved, missing_chunk};
+use super::read::Resolved;
 use super::{
     MAX_ROUNDS, Prepared, Store, conflict, generation_of, holds_generation, not_large,
     raw_generation, too_large,
@@ -169,13 +169,7 @@ impl Store {
                 Written::Applied(old)
                     if condition.is_none() && old.as_ref().is_some_and(is_manifest) =>
                 {
-                    // An unguarded write replaced a large value: read what it replaced now.
-                    let read = match self.resolve(key, old.clone()).await? {
-                        Resolved::Done(read) => Ok(read),
-                        Resolved::Replaced => Err(missing_chunk(key)),
-                    };
-                    self.retire(key, old.as_ref(), ours).await;
-                    return read;
+                    return self.read_retired(key, old, ours).await;
                 }
                 Written::Applied(old) => {
                     match &previous {
