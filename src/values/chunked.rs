@@ -53,7 +53,8 @@ pub(crate) fn created(generation: &str) -> Option<u64> {
     if hex.len() != 26 {
         return None;
     }
-    u64::from_str_radix(&hex[..10], 16).ok()
+    // `get`, not indexing: an id read from the table may hold any text.
+    u64::from_str_radix(hex.get(..10)?, 16).ok()
 }
 
 /// The sort key before which every generation was created before `secs`.
@@ -241,8 +242,10 @@ mod tests {
         assert_eq!(created(&a), Some(1_700_000_000));
         assert!(a < created_before(1_700_000_001));
         assert!(b >= created_before(1_700_000_001));
-        // Ids of another form count as old.
+        // Ids of another form count as old, whatever text they hold.
         assert_eq!(created("0123456789abcdef0123456789abcdef"), None);
+        assert_eq!(created("tééééééééééééé"), None);
+        assert_eq!(created("t123456789é123456789012345"), None);
         assert!(*"0123456789abcdef0123456789abcdef" < *created_before(0));
     }
 

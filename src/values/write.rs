@@ -25,6 +25,12 @@ pub(crate) struct Upload {
     pub deadline: Instant,
 }
 
+/// What `insert` writes: an inline item, or an uploaded large value's manifest.
+enum Pending {
+    Inline(Item),
+    Large(Upload),
+}
+
 impl Upload {
     /// Whether `item` is this upload's own manifest.
     fn is_own(&self, item: Option<&Item>) -> bool {
@@ -100,25 +106,24 @@ impl Store {
     /// in. A large value held by the key is read first and replaced only if it is still the
     /// one read, so the value returned is exactly the one replaced.
     pub(crate) async fn insert(&self, key: &str, value: Prepared) -> Result<Option<Item>> {
-        let (inline, upload) = match value {
-            Prepared::Inline(item) => (Some(item), None),
+        let pending = match value {
+            Prepared::Inline(item) => Pending::Inline(item),
             Prepared::Large { item, payload } => {
-                (None, Some(self.upload(key, item, payload).await?))
+                Pending::Large(self.upload(key, item, payload).await?)
             }
         };
-        self.replace(key, inline, &upload).await
+        self.replace(key, &pending).await
     }
 
     /// The loop of [`insert`](Self::insert).
-    async fn replace(
-        &self,
-        key: &str,
-        inline: Option<Item>,
-        upload: &Option<Upload>,
-    ) -> Result<Option<Item>> {
+    async fn replace(&self, key: &str, pending: &Pending) -> Result<Option<Item>> {
+        let ours = match pending {
+            Pending::Inline(_) => None,
+            Pending::Large(upload) => Some(upload.generation.as_str()),
+        };
         // In a namespace that never held a large value, the first write is the plain one (as
         // cheap as a raw `PutItem`); a large value it meets anyway is read after it.
-        let guarded = inline.is_none() || self.may_hold_large().await?;
+        let guarded = ours.is_some() || self.may_hold_large().await?;
         let mut condition = guarded.then(not_large);
         // The large value read before the write that replaces exactly it (or why it could
         // not be decoded: reported once it is replaced).
@@ -126,8 +131,8 @@ impl Store {
         for _ in 0..MAX_ROUNDS {
             // `own`: the answer shows this call's own earlier attempt (whose answer was lost):
             // the value is stored, and replaced what the condition allowed.
-            let (written, own) = match (&inline, upload) {
-                (Some(item), _) => {
+            let (written, own) = match pending {
+                Pending::Inline(item) => {
                     let sent = self
                         .engine
                         .put_item_watched(item, condition.as_ref())
@@ -142,17 +147,14 @@ impl Store {
                     let own = sent.doubt.filter(|_| shows_own);
                     (sent.written, own)
                 }
-                (None, Some(upload)) => {
+                Pending::Large(upload) => {
                     let written = self.put_manifest(key, upload, condition.as_ref()).await?;
                     let own =
                         matches!(&written, Written::Applied(old) if upload.is_own(old.as_ref()))
                             .then_some(Error::Timeout { timeout: None });
                     (written, own)
                 }
-                (None, None) => unreachable!("a value is inline or uploaded"),
             };
-            let ours = upload.as_ref().map(|u| u.generation.clone());
-            let ours = ours.as_deref();
             if let Some(doubt) = own {
                 return match previous {
                     // It replaced exactly the large value read.
@@ -176,7 +178,7 @@ impl Store {
                         Some(Ok(read)) => self.retire(key, read.as_ref(), ours).await,
                         _ => self.retire(key, old.as_ref(), ours).await,
                     }
-                    if upload.is_some() {
+                    if ours.is_some() {
                         self.maybe_sweep().await;
                     }
                     return previous.unwrap_or(Ok(old));
