@@ -457,7 +457,8 @@ impl DynamoDbCache {
     }
 
     /// Deletes every response matching any condition of `filter`, and the redirect aliases
-    /// pointing to them. Keys that are not there are not errors.
+    /// pointing to them. A key (or URL) that is itself a redirect alias deletes only that
+    /// alias, never the response it points to. Keys that are not there are not errors.
     pub fn delete(&self, filter: DeleteFilter) -> Result<()> {
         let mut doomed: BTreeSet<String> = filter.keys.iter().cloned().collect();
         for request in &filter.requests {
@@ -466,14 +467,8 @@ impl DynamoDbCache {
         for url in &filter.urls {
             doomed.insert(self.url_key(url, "GET")?);
         }
-        // Aliases named directly resolve to their responses.
-        let named: Vec<String> = doomed.iter().cloned().collect();
-        for (alias, target) in named.iter().zip(self.redirects.get_many(&named)?) {
-            if let Some(target) = target {
-                doomed.insert(target);
-                doomed.insert(alias.clone());
-            }
-        }
+        // A key that is a redirect alias deletes that alias only: an alias resolves lookups,
+        // it never widens a delete to the response another URL redirected to.
         if filter.expired || filter.invalid || filter.older_than.is_some() {
             let cutoff = filter
                 .older_than

@@ -301,10 +301,26 @@ fn redirect_aliases_survive_a_new_cache_instance() {
         again.redirects().get(&alias).unwrap().as_deref(),
         Some(key.as_str())
     );
-    // Deleting by the alias removes the response and the alias.
+    // Deleting by the alias removes the alias only: the response saved for the URL it
+    // redirected to stays, reachable by its own URL.
     again.delete_url("https://example.com/old", "GET").unwrap();
-    assert!(!again.contains(&key).unwrap());
     assert!(!again.contains(&alias).unwrap());
+    assert!(!again.has_url("https://example.com/old", "GET").unwrap());
+    assert!(again.contains(&key).unwrap());
+    assert_eq!(
+        again
+            .get_response_for(&get("https://example.com/new"))
+            .unwrap()
+            .unwrap()
+            .body,
+        b"final"
+    );
+    // Deleting the response removes its aliases too.
+    let back = again.save_response(&r, None, None).unwrap().unwrap();
+    assert!(again.has_url("https://example.com/old", "GET").unwrap());
+    again.delete_url("https://example.com/new", "GET").unwrap();
+    assert!(!again.contains(&back).unwrap());
+    assert!(!again.has_url("https://example.com/old", "GET").unwrap());
 }
 
 #[test]
