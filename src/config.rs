@@ -43,6 +43,8 @@ pub struct DictBuilder<V> {
     max_value: Option<usize>,
     sweep_grace: Duration,
     auto_sweep: bool,
+    /// Set by the cache: the namespace carries a reserved suffix on purpose.
+    cache_namespace: bool,
     connection: ConnectionOptions,
     _value: PhantomData<fn() -> V>,
 }
@@ -82,12 +84,21 @@ impl<V> DictBuilder<V> {
             max_value: Some(DEFAULT_MAX_VALUE_BYTES),
             sweep_grace: DEFAULT_SWEEP_GRACE,
             auto_sweep: true,
+            cache_namespace: false,
             connection: ConnectionOptions::default(),
             _value: PhantomData,
         }
     }
 
-    /// The namespace (default `"default"`). Maps with different namespaces share a table without
+    /// A namespace of the response cache (with its reserved suffix).
+    pub(crate) fn cache_namespace(mut self, namespace: String) -> Self {
+        self.namespace = namespace;
+        self.cache_namespace = true;
+        self
+    }
+
+    /// The namespace (default `"default"`). Names ending in `.responses` or `.redirects` are
+    /// reserved for [`DynamoDbCache`](crate::DynamoDbCache). Maps with different namespaces share a table without
     /// seeing each other's keys.
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
@@ -265,7 +276,11 @@ impl<V> DictBuilder<V> {
 
     pub(crate) fn validate(&self) -> Result<()> {
         layout::validate_table_name(&self.table)?;
-        layout::validate_namespace(&self.namespace)?;
+        if self.cache_namespace {
+            layout::validate_namespace_text(&self.namespace)?;
+        } else {
+            layout::validate_namespace(&self.namespace)?;
+        }
         if self.shards == 0 || self.shards > layout::MAX_SHARDS {
             return Err(Error::Config(format!(
                 "shards must be between 1 and {}, got {}",

@@ -117,17 +117,23 @@ impl<V> DynamoDbDict<V> {
         serializer: Serializer,
     ) -> Result<DynamoDbDict<W>> {
         layout::validate_namespace(namespace)?;
+        Ok(self.sibling(namespace, serializer))
+    }
+
+    /// [`with_namespace`](Self::with_namespace) for a namespace already checked (the cache's,
+    /// which carry a reserved suffix).
+    pub(crate) fn sibling<W>(&self, namespace: &str, serializer: Serializer) -> DynamoDbDict<W> {
         let store = &self.store;
         let mut engine = store.engine.clone();
         engine.layout.namespace = namespace.to_owned();
-        Ok(DynamoDbDict::from_store(Arc::new(Store::new(
+        DynamoDbDict::from_store(Arc::new(Store::new(
             engine,
             serializer,
             store.default_ttl,
             store.max_value,
             store.grace,
             store.auto_sweep,
-        ))))
+        )))
     }
 
     /// Reclaims the storage of large values that no key refers to any more: values replaced

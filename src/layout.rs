@@ -95,8 +95,31 @@ pub fn validate_table_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks a namespace name: 1 to 255 bytes of printable characters other than `#`.
+/// Namespace suffixes reserved for [`DynamoDbCache`](crate::DynamoDbCache): cache `x` stores
+/// its responses in namespace `x.responses` and its redirect aliases in `x.redirects`.
+pub const RESERVED_SUFFIXES: [&str; 2] = [".responses", ".redirects"];
+
+/// Checks a map's namespace name: 1 to 255 bytes of printable characters other than `#`, not
+/// ending in a suffix reserved for the response cache ([`RESERVED_SUFFIXES`]), so that a map
+/// never shares a cache's items by accident.
 pub fn validate_namespace(name: &str) -> Result<()> {
+    validate_namespace_text(name)?;
+    if RESERVED_SUFFIXES
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
+    {
+        return Err(Error::InvalidNamespace {
+            name: name.to_owned(),
+            reason: "must not end in \".responses\" or \".redirects\": those namespaces belong \
+                     to the response cache of the same name; choose another name",
+        });
+    }
+    Ok(())
+}
+
+/// Checks a namespace's text (1 to 255 bytes of printable characters other than `#`); the
+/// cache's own namespaces, which carry a reserved suffix, are checked with this alone.
+pub(crate) fn validate_namespace_text(name: &str) -> Result<()> {
     let err = |reason| Error::InvalidNamespace {
         name: name.to_owned(),
         reason,
@@ -224,6 +247,17 @@ mod tests {
             );
         }
         assert!(validate_namespace("users:v2").is_ok());
+        assert!(validate_namespace("x.responses.v2").is_ok());
+        for reserved in ["x.responses", "x.redirects", ".responses"] {
+            assert!(
+                matches!(
+                    validate_namespace(reserved),
+                    Err(Error::InvalidNamespace { .. })
+                ),
+                "{reserved}"
+            );
+            assert!(validate_namespace_text(reserved).is_ok());
+        }
         for bad in ["", "a#b", "tab\there", &"n".repeat(256)] {
             assert!(
                 matches!(validate_namespace(bad), Err(Error::InvalidNamespace { .. })),

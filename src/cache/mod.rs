@@ -236,15 +236,16 @@ impl CacheBuilder {
             Some((secret, salt)) => Serializer::bincode().signed(secret, salt),
             None => Serializer::bincode(),
         };
+        crate::layout::validate_namespace_text(&self.namespace)?;
         let responses = self
             .dict
-            .namespace(format!("{}.responses", self.namespace))
+            .cache_namespace(format!("{}.responses", self.namespace))
             .serializer(serializer)
             .build()?;
-        let redirects = responses.with_namespace(
+        let redirects = responses.sibling(
             &format!("{}.redirects", self.namespace),
             redirect_serializer,
-        )?;
+        );
         Ok(DynamoDbCache {
             responses,
             redirects,

@@ -592,3 +592,37 @@ fn reqwest_blocking_responses_are_cached() {
     assert_eq!(back.body, b"hello from a real server");
     assert_eq!(back.url, url);
 }
+
+#[test]
+fn a_map_cannot_take_a_caches_namespace() {
+    let name = support::unique("shared-name");
+    let cache = DynamoDbCache::builder(support::TABLE)
+        .namespace(&name)
+        .local()
+        .build()
+        .unwrap();
+    cache
+        .save_response(&response("https://example.com/x", b"body"), None, None)
+        .unwrap();
+    for suffix in ["responses", "redirects"] {
+        let taken = format!("{name}.{suffix}");
+        let r = support::builder::<Vec<u8>>("unused")
+            .namespace(&taken)
+            .build();
+        assert!(
+            matches!(&r, Err(Error::InvalidNamespace { name, reason })
+                if *name == taken && reason.contains("response cache")),
+            "{r:?}"
+        );
+        let map = support::dict::<Vec<u8>>("other");
+        let r = map.with_namespace::<Vec<u8>>(&taken, Serializer::bincode());
+        assert!(matches!(r, Err(Error::InvalidNamespace { .. })), "{r:?}");
+    }
+    // The cache itself is unaffected, and its name may contain the suffixes elsewhere.
+    assert_eq!(cache.response_count(false).unwrap(), 1);
+    let nested = DynamoDbCache::builder(support::TABLE)
+        .namespace(format!("{name}.responses.v2"))
+        .local()
+        .build();
+    assert!(nested.is_ok(), "{nested:?}");
+}
