@@ -312,6 +312,7 @@ impl<V> DictBuilder<V> {
                 crate::serializer::MAX_DECODED_SIZE
             )));
         }
+        self.serializer.check()?;
         let operation = self.connection.timeouts.operation;
         if self.sweep_grace < operation.saturating_mul(4)
             || self.sweep_grace < Duration::from_secs(2)

@@ -117,6 +117,7 @@ impl<V> DynamoDbDict<V> {
         serializer: Serializer,
     ) -> Result<DynamoDbDict<W>> {
         layout::validate_namespace(namespace)?;
+        serializer.check()?;
         Ok(self.sibling(namespace, serializer))
     }
 

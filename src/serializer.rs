@@ -146,6 +146,9 @@ pub struct Serializer {
     stages: Vec<Arc<dyn Stage>>,
     /// Signs documents (byte formats use a [`Signer`] stage instead).
     document_signer: Option<Arc<Signer>>,
+    /// Set when [`signed`](Serializer::signed) was given an empty secret key: every use then
+    /// fails (see [`Serializer::check`]).
+    empty_secret: bool,
     id: String,
 }
 
@@ -168,8 +171,25 @@ impl Serializer {
             format,
             stages: Vec::new(),
             document_signer: None,
+            empty_secret: false,
             id: format.id().to_owned(),
         }
+    }
+
+    /// Whether the pipeline can be used: `Err(Error::Config)` when it signs with an empty
+    /// secret key.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the problem and what to do.
+    pub fn check(&self) -> Result<()> {
+        if self.empty_secret {
+            return Err(Error::Config(format!(
+                "serializer {:?} signs with an empty secret key, which anyone can forge; pass a \
+                 long random secret to `signed` (or the cache builder's `secret_key`)",
+                self.id
+            )));
+        }
+        Ok(())
     }
 
     /// bincode 2: the default.
@@ -217,7 +237,19 @@ impl Serializer {
     /// signing stage; for documents the signature is stored beside the map. Values that are
     /// unsigned, altered, moved to another key or signed with another key fail with
     /// [`Error::BadSignature`] before they are deserialized.
+    ///
+    /// An empty `secret_key` would sign with a key anyone knows: such a serializer is refused
+    /// with [`Error::Config`] by [`check`](Self::check), by the map and cache builders, and by
+    /// every `dumps`/`loads`.
+    ///
+    /// ```
+    /// use dynamodict::{Error, Serializer};
+    ///
+    /// assert!(Serializer::json().signed("a long random secret", "salt").check().is_ok());
+    /// assert!(matches!(Serializer::json().signed("", "salt").check(), Err(Error::Config(_))));
+    /// ```
     pub fn signed(mut self, secret_key: impl AsRef<[u8]>, salt: impl AsRef<[u8]>) -> Self {
+        self.empty_secret |= secret_key.as_ref().is_empty();
         let signer = Signer::new(secret_key, salt);
         if self.format == Format::Document {
             self.id.push('+');
@@ -238,6 +270,7 @@ impl Serializer {
 
     /// Encodes a value for the item at `key`.
     pub fn dumps<V: Serialize + ?Sized>(&self, key: &str, value: &V) -> Result<Encoded> {
+        self.check()?;
         let ser_err = |message: String| Error::Serialize {
             key: key.to_owned(),
             message,
@@ -264,6 +297,7 @@ impl Serializer {
 
     /// Decodes a value read from the item at `key`.
     pub fn loads<V: DeserializeOwned>(&self, key: &str, encoded: Encoded) -> Result<V> {
+        self.check()?;
         let de_err = |message: String| Error::Deserialize {
             key: key.to_owned(),
             message,

@@ -228,6 +228,18 @@ impl CacheBuilder {
         if let Some(e) = self.error {
             return Err(e);
         }
+        if self
+            .secret
+            .as_ref()
+            .is_some_and(|(secret, _)| secret.is_empty())
+        {
+            return Err(Error::Config(
+                "the cache's secret key is empty (was `salt()` called without `secret_key()`?): \
+                 entries would be signed with a key anyone knows; call `secret_key(..)` with a \
+                 long random secret, or drop `salt()`"
+                    .into(),
+            ));
+        }
         let serializer = match &self.secret {
             Some((secret, salt)) => self.serializer.signed(secret, salt),
             None => self.serializer,

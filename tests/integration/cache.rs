@@ -626,3 +626,36 @@ fn a_map_cannot_take_a_caches_namespace() {
         .build();
     assert!(nested.is_ok(), "{nested:?}");
 }
+
+#[test]
+fn empty_signing_secrets_are_refused() {
+    let salt_only = builder().salt("pepper").build();
+    assert!(
+        matches!(&salt_only, Err(Error::Config(m)) if m.contains("secret_key")),
+        "{salt_only:?}"
+    );
+    let empty = builder().secret_key("").build();
+    assert!(matches!(empty, Err(Error::Config(_))), "{empty:?}");
+    let empty_doc = builder()
+        .serializer(Serializer::document().signed("", "salt"))
+        .build();
+    assert!(matches!(empty_doc, Err(Error::Config(_))), "{empty_doc:?}");
+    let map = support::builder::<u8>("empty-secret")
+        .serializer(Serializer::bincode().signed(b"", b"salt"))
+        .build();
+    assert!(
+        matches!(&map, Err(Error::Config(m)) if m.contains("empty secret key")),
+        "{map:?}"
+    );
+    // Used directly, such a serializer refuses to encode or decode.
+    let direct = Serializer::json().signed("", "");
+    assert!(matches!(direct.dumps("k", &1u8), Err(Error::Config(_))));
+    let good = Serializer::json()
+        .signed("secret", "")
+        .dumps("k", &1u8)
+        .unwrap();
+    assert!(matches!(
+        direct.loads::<u8>("k", good),
+        Err(Error::Config(_))
+    ));
+}
