@@ -78,6 +78,7 @@ impl Manifest {
             generation: self.generation,
             count: self.count,
             length: self.length,
+            location: None,
         }
     }
 }
@@ -107,6 +108,8 @@ pub(crate) struct Record {
     pub generation: String,
     pub count: usize,
     pub length: u64,
+    /// The primary key the record was read at (`None`: where [`record_key`] puts it).
+    pub location: Option<Item>,
 }
 
 impl Record {
@@ -117,7 +120,15 @@ impl Record {
             generation: item.get(crate::layout::SK)?.as_s().ok()?.clone(),
             count: number(item, COUNT)?,
             length: number(item, LENGTH).unwrap_or(0),
+            location: Some(crate::layout::key_of_item(item)),
         })
+    }
+
+    /// Where the record is stored.
+    pub(crate) fn location(&self, layout: &Layout) -> Item {
+        self.location
+            .clone()
+            .unwrap_or_else(|| record_key(layout, &self.key, &self.generation))
     }
 }
 
@@ -126,8 +137,12 @@ pub(crate) fn chunk_partition(layout: &Layout, key: &str) -> String {
     layout.chunk_partition(shard_of(key, layout.shards))
 }
 
-/// Primary keys of a generation's chunks (at most [`max_chunks`]).
+/// Primary keys of a generation's chunks (at most [`max_chunks`]; none for a generation id
+/// too long to be part of a sort key, which foreign data may hold).
 pub(crate) fn chunk_keys(layout: &Layout, key: &str, generation: &str, count: usize) -> Vec<Item> {
+    if generation.len() + ":00000".len() > crate::layout::MAX_KEY_BYTES {
+        return Vec::new();
+    }
     let partition = chunk_partition(layout, key);
     (0..count.min(max_chunks()))
         .map(|i| primary_key(partition.clone(), format!("{generation}:{i:05}")))

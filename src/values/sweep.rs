@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::Store;
-use super::chunked::{self, Record, chunk_keys, created_before, record_key};
+use super::chunked::{self, Record, chunk_keys, created_before};
 use crate::Result;
 use crate::engine::batch::{self, Write};
 use crate::engine::paging::{Projection, Query};
@@ -100,7 +100,13 @@ impl Store {
             return Ok(SweepReport::default());
         }
         let layout = &self.engine.layout;
-        let keys: HashSet<&str> = records.iter().map(|r| r.key.as_str()).collect();
+        // A record naming a key no map can have (foreign or damaged data) is referenced by no
+        // manifest; asking for it would only fail the whole read.
+        let keys: HashSet<&str> = records
+            .iter()
+            .map(|r| r.key.as_str())
+            .filter(|k| crate::layout::validate_key(k).is_ok())
+            .collect();
         let current = batch::get_items(
             &self.engine,
             keys.into_iter().map(|k| layout.item_key(k)).collect(),
@@ -148,7 +154,7 @@ impl Store {
         batch::write_all(&self.engine, chunks).await?;
         let record_deletes = records
             .iter()
-            .map(|r| Write::Delete(record_key(layout, &r.key, &r.generation)))
+            .map(|r| Write::Delete(r.location(layout)))
             .collect();
         batch::write_all(&self.engine, record_deletes).await?;
         Ok(report)

@@ -1,5 +1,6 @@
 //! Values larger than one DynamoDB item: split across items, never half-visible, cleaned up.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use dynamodict::aws_sdk_dynamodb::types::{AttributeValue, Select};
@@ -355,4 +356,56 @@ fn large_value_operations_cost_a_known_number_of_requests() {
     // warm-up, 1 (replaced), 2 (replaced), 3 (popped): 4 generations of 3 chunks.
     assert_eq!((report.generations, report.items), (4, 16), "{report:?}");
     assert_eq!(chunk_items(&d), 0);
+}
+
+/// Generation records that no map wrote (foreign or damaged data in the record partitions) do
+/// not stop the sweep: it reclaims them like any other unreferenced record.
+#[test]
+fn the_sweep_survives_foreign_generation_records() {
+    let d: DynamoDbDict<serde_bytes::ByteBuf> = quick("large-foreign").build().unwrap();
+    d.set("live", &serde_bytes::ByteBuf::from(blob(3, 500 * 1024)))
+        .unwrap();
+    let raw = Raw::new();
+    let record = |shard: u16, sk: String, key: String| {
+        HashMap::from([
+            (
+                "pk".to_owned(),
+                AttributeValue::S(format!("{}#{shard:x}#g", d.namespace())),
+            ),
+            ("sk".to_owned(), AttributeValue::S(sk)),
+            ("k".to_owned(), AttributeValue::S(key)),
+            ("n".to_owned(), AttributeValue::N("3".into())),
+            ("z".to_owned(), AttributeValue::N("99".into())),
+        ])
+    };
+    for item in [
+        // A key longer than any map key.
+        record(0, "0-long-key".into(), "k".repeat(2000)),
+        // A generation id too long to be part of a chunk's sort key.
+        record(1, format!("0{}", "g".repeat(1020)), "x".into()),
+        // A record stored in another shard than its key's.
+        record(
+            (dynamodict::layout::shard_of("live", 8) + 1) % 8,
+            "0-elsewhere".into(),
+            "live".into(),
+        ),
+    ] {
+        raw.put(item);
+    }
+    // 500 KiB: two chunks and a record.
+    assert_eq!(
+        chunk_items(&d),
+        3 + 3,
+        "the live value, and three foreign records"
+    );
+    std::thread::sleep(GRACE + Duration::from_millis(2100));
+    let report = d
+        .sweep()
+        .expect("the sweep is not stopped by foreign records");
+    assert_eq!(report.generations, 3, "{report:?}");
+    assert_eq!(chunk_items(&d), 3, "only the live value remains");
+    assert_eq!(
+        d.get("live").unwrap(),
+        Some(serde_bytes::ByteBuf::from(blob(3, 500 * 1024)))
+    );
 }
