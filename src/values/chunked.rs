@@ -174,14 +174,15 @@ pub(crate) fn split(
     key: &str,
     mut manifest: Item,
     payload: &[u8],
-    expiry: Option<(&str, AttributeValue)>,
     now_secs: u64,
 ) -> Split {
+    let expiry =
+        crate::item::expiry_of(&manifest, layout).map(|(name, at)| (name.to_owned(), at.clone()));
     let generation = new_generation(now_secs);
     let count = payload.len().div_ceil(CHUNK_BYTES);
     let with_expiry = |mut item: Item| {
         if let Some((attribute, at)) = &expiry {
-            item.insert((*attribute).to_owned(), at.clone());
+            item.insert(attribute.clone(), at.clone());
         }
         item
     };
@@ -269,14 +270,9 @@ mod tests {
         let l = layout();
         let payload: Vec<u8> = (0..(CHUNK_BYTES * 2 + 5)).map(|i| i as u8).collect();
         let expiry = AttributeValue::N("99".into());
-        let s = split(
-            &l,
-            "key",
-            l.item_key("key"),
-            &payload,
-            Some(("ttl", expiry.clone())),
-            7,
-        );
+        let mut manifest = l.item_key("key");
+        manifest.insert("ttl".into(), expiry.clone());
+        let s = split(&l, "key", manifest, &payload, 7);
         assert_eq!(s.chunks.len(), 3);
         assert!(s.chunks.iter().all(|c| c.get("ttl") == Some(&expiry)));
         assert_eq!(s.record.get("ttl"), Some(&expiry));

@@ -92,24 +92,19 @@ impl Store {
     /// `pop`'s condition: the item is this map's (or absent), and (when `guarded`) is not a
     /// large value, or is exactly the large value read.
     fn pop_condition(&self, generation: Option<AttributeValue>, guarded: bool) -> Condition {
-        let format = AttributeValue::S(self.serializer.id().to_owned());
+        const OURS: &str = "(attribute_not_exists(#pk) OR #f = :f)";
         let condition = match (generation, guarded) {
-            (None, false) => {
-                return Condition::new("attribute_not_exists(#pk) OR #f = :f")
-                    .name("#pk", PK)
-                    .name("#f", FORMAT)
-                    .value(":f", format);
-            }
-            (None, true) => Condition::new(
-                "(attribute_not_exists(#pk) OR #f = :f) AND attribute_not_exists(#g)",
-            )
-            .name("#pk", PK),
-            (Some(generation), _) => Condition::new("#f = :f AND #g = :g").value(":g", generation),
+            (None, false) => Condition::new(OURS).name("#pk", PK),
+            (None, true) => Condition::new(format!("{OURS} AND attribute_not_exists(#g)"))
+                .name("#pk", PK)
+                .name("#g", chunked::GENERATION),
+            (Some(generation), _) => Condition::new("#f = :f AND #g = :g")
+                .name("#g", chunked::GENERATION)
+                .value(":g", generation),
         };
         condition
             .name("#f", FORMAT)
-            .name("#g", chunked::GENERATION)
-            .value(":f", format)
+            .value(":f", AttributeValue::S(self.serializer.id().to_owned()))
     }
 
     /// Deletes many keys (distinct) with `BatchWriteItem`.

@@ -13,7 +13,7 @@ use crate::Result;
 use crate::engine::batch::{self, Write};
 use crate::engine::requests::{Condition, Written};
 use crate::error::Error;
-use crate::item::{self, Item, now_secs};
+use crate::item::{Item, now_secs};
 
 /// A large value whose record and chunks are written; its manifest is next.
 pub(crate) struct Upload {
@@ -44,11 +44,7 @@ impl Store {
         self.note_large().await?;
         let started = Instant::now();
         let layout = &self.engine.layout;
-        let expiry = item::expiry_of(&item, layout).map(|(name, at)| (name.to_owned(), at.clone()));
-        let expiry = expiry
-            .as_ref()
-            .map(|(name, at)| (name.as_str(), at.clone()));
-        let split = chunked::split(layout, key, item, &payload, expiry, now_secs());
+        let split = chunked::split(layout, key, item, &payload, now_secs());
         drop(payload);
         let deadline = started + self.grace / 2;
         // A stray copy of the record is harmless: the sweep reclaims unreferenced records.
