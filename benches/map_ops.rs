@@ -188,7 +188,7 @@ fn item_of<V: Serialize>(dict: &DynamoDbDict<V>, key: &str, value: &V) -> Item {
 /// Writes `(key, value)` through the dict, reads the stored item back with the raw client and
 /// checks it is exactly the item the raw side replays.
 fn stored_item(dict: &DynamoDbDict<ByteBuf>, key: &str, value: &ByteBuf) -> Item {
-    dict.insert(key, value).expect("insert");
+    dict.insert(key, value.clone()).expect("insert");
     let raw = raw();
     let stored = raw
         .rt
@@ -213,7 +213,7 @@ fn warm_up_server(dict: &DynamoDbDict<ByteBuf>) {
     let value = ByteBuf::from(common::body(100));
     for i in 0..n {
         let key = format!("warm-{}", i % 50);
-        dict.insert(&key, &value).expect("warm-up insert");
+        dict.insert(&key, value.clone()).expect("warm-up insert");
         dict.get(&key).expect("warm-up get");
     }
     let entries: Vec<(String, ByteBuf)> = (0..n)
@@ -501,7 +501,11 @@ fn single_ops(c: &mut Criterion) {
     group.finish();
 
     let insert_item = stored_item(&dict, "insert", &value);
-    let dict_insert = || dict.insert("insert", &value).expect("insert").expect("old");
+    let dict_insert = || {
+        dict.insert("insert", value.clone())
+            .expect("insert")
+            .expect("old")
+    };
     let mut group = c.benchmark_group(format!("{p}op/insert"));
     group.bench_function("dict", |b| b.iter(dict_insert));
     group.bench_function("raw_sdk", |b| {
@@ -510,7 +514,7 @@ fn single_ops(c: &mut Criterion) {
     group.finish();
 
     let set_item = stored_item(&dict, "set", &value);
-    let dict_set = || dict.set("set", &value).expect("set");
+    let dict_set = || dict.set("set", value.clone()).expect("set");
     let mut group = c.benchmark_group(format!("{p}op/set"));
     group.bench_function("dict", |b| b.iter(dict_set));
     group.bench_function("raw_sdk", |b| {

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use dynamodict::cache::{CachedResponse, DynamoDbCache, ExpireAfter};
+use dynamodict::cache::{CachedResponse, DynamoDbCache, ExpireAfter, Selection};
 use dynamodict::{DynamoDbDict, Serializer};
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +38,7 @@ fn main() -> Result<(), dynamodict::Error> {
         name: "Alice".into(),
         visits: 1,
     };
-    let previous = profiles.insert("alice", &alice)?;
+    let previous = profiles.insert("alice", alice.clone())?;
     println!("insert alice -> previous {previous:?}");
 
     let bob = profiles.setdefault(
@@ -51,7 +51,7 @@ fn main() -> Result<(), dynamodict::Error> {
     println!("setdefault bob -> {bob:?}");
 
     let updated = Profile { visits: 2, ..alice };
-    let previous = profiles.insert("alice", &updated)?;
+    let previous = profiles.insert("alice", updated)?;
     println!("insert alice again -> previous {previous:?}");
 
     profiles.insert_many((0..40).map(|i| {
@@ -65,12 +65,12 @@ fn main() -> Result<(), dynamodict::Error> {
     }))?;
     println!("len after insert_many -> {}", profiles.len()?);
 
-    let some = profiles.get_many(&["alice", "guest-3", "nobody"])?;
+    let some = profiles.get_many(["alice", "guest-3", "nobody"])?;
     println!("get_many -> {some:?}");
 
     profiles.insert_with_ttl(
         "session",
-        &Profile {
+        Profile {
             name: "temp".into(),
             visits: 0,
         },
@@ -183,7 +183,7 @@ fn http_cache() -> Result<(), dynamodict::Error> {
     cache.save_response(&quote, None, None)?;
     println!(
         "cache: responses {}, urls {:?}",
-        cache.response_count(true)?,
+        cache.response_count(Selection::unexpired())?,
         cache.urls()?
     );
     std::thread::sleep(Duration::from_millis(2100));
@@ -191,7 +191,10 @@ fn http_cache() -> Result<(), dynamodict::Error> {
         "cache: after 2 s, live price cached -> {}",
         cache.has_url("https://api.example.com/live/price", "GET")?
     );
-    println!("cache: unexpired responses {}", cache.response_count(true)?);
+    println!(
+        "cache: unexpired responses {}",
+        cache.response_count(Selection::unexpired())?
+    );
     cache.clear()?;
     Ok(())
 }

@@ -9,15 +9,18 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Credentials;
 
+use crate::async_dict::AsyncDynamoDbDict;
 use crate::dict::DynamoDbDict;
-use crate::engine::{BatchOptions, ConnectionOptions, Engine, Timeouts, table};
+use crate::engine::{BatchOptions, Connection, ConnectionOptions, Engine, Timeouts, table};
 use crate::layout::{self, Layout};
 use crate::serializer::Serializer;
 use crate::values::chunked::DEFAULT_MAX_VALUE_BYTES;
 use crate::values::{DEFAULT_SWEEP_GRACE, Store};
 use crate::{Error, Result};
 
-/// Builds a [`DynamoDbDict`]. Get one from [`DynamoDbDict::builder`].
+/// Builds a [`DynamoDbDict`] ([`build`](Self::build)) or an [`AsyncDynamoDbDict`]
+/// ([`build_async`](Self::build_async)). Get one from [`DynamoDbDict::builder`] or
+/// [`AsyncDynamoDbDict::builder`].
 ///
 /// ```no_run
 /// use dynamodict::DynamoDbDict;
@@ -332,34 +335,46 @@ impl<V> DictBuilder<V> {
         Ok(())
     }
 
-    /// Connects, checks (or creates) the table and returns the map.
+    /// Connects, checks (or creates) the table and returns the blocking map.
     pub fn build(self) -> Result<DynamoDbDict<V>> {
         self.validate()?;
-        let connection = self.connection.clone().connect()?;
+        let connection = self.connection.clone().connect_blocking()?;
+        let store = connection.block_on(self.open(Arc::clone(&connection)))?;
+        Ok(AsyncDynamoDbDict::from_store(Arc::new(store)).into())
+    }
+
+    /// Connects, checks (or creates) the table and returns the async map, on the caller's
+    /// runtime.
+    pub async fn build_async(self) -> Result<AsyncDynamoDbDict<V>> {
+        self.validate()?;
+        let connection = self.connection.clone().connect().await?;
+        let store = self.open(connection).await?;
+        Ok(AsyncDynamoDbDict::from_store(Arc::new(store)))
+    }
+
+    /// Checks (or creates) the table over `connection` and assembles the map's store.
+    async fn open(self, connection: Arc<Connection>) -> Result<Store> {
         let layout = Layout {
             table: self.table,
             namespace: self.namespace,
             shards: self.shards,
             ttl_attribute: self.ttl_attribute,
         };
-        let create = self.create_table;
-        connection
-            .bridge
-            .run(table::open_table(&connection.client, &layout, create))?;
+        table::open_table(connection.client(), &layout, self.create_table).await?;
         let engine = Engine {
             connection,
             layout,
             consistent_reads: self.consistent_reads,
             batch: self.batch,
         };
-        Ok(DynamoDbDict::from_store(Arc::new(Store::new(
+        Ok(Store::new(
             engine,
             self.serializer,
             self.default_ttl,
             self.max_value,
             self.sweep_grace,
             self.auto_sweep,
-        ))))
+        ))
     }
 }
 

@@ -1,54 +1,41 @@
-//! Lazy iterators over one namespace: [`Keys`], [`Values`] and [`Items`].
-//!
-//! They page through the namespace with one `Query` per shard, fetching the next page of up to
-//! [`BatchOptions::concurrency`](crate::BatchOptions) shards at once, so memory stays bounded by
-//! that many pages (DynamoDB caps a page at 1 MB) however large the namespace is. Expired items
-//! are filtered out by the server.
-//!
-//! Each iterator yields `Result`s. A value that cannot be decoded yields an error naming its key
-//! and iteration goes on with the next item; a failed request yields its error once and ends the
-//! iteration (so `filter_map(Result::ok)` cannot spin forever on a dead server).
+//! Lazy iterators over one namespace: [`Keys`], [`Values`] and [`Items`], the blocking shells
+//! of the streams in [`crate::stream`]: each `next` is one bridge call into the stream.
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
-use crate::engine::paging::{Pager, Projection};
-use crate::item::{Item, key_of};
-use crate::values::Store;
-use crate::values::chunked::is_manifest;
-use crate::{Error, Result};
+use crate::Result;
+use crate::engine::Connection;
+use crate::stream::{ItemStream, KeyStream, ValueStream, paging_doc};
 
-/// A pager over every shard of the store's namespace, live items only.
-fn pager(store: &Store, projection: Projection) -> Pager {
-    let engine = &store.engine;
-    let queries = (0..engine.layout.shards)
-        .map(|shard| engine.query(engine.layout.partition(shard), projection, true))
-        .collect();
-    Pager::new(engine.clone(), queries)
+/// The next element of `stream`, from blocking code.
+fn next_blocking<T, S>(connection: &Connection, stream: &mut S) -> Option<Result<T>>
+where
+    T: Send,
+    S: futures_util::Stream<Item = Result<T>> + Unpin + Send,
+{
+    match connection.block_on(async { Ok(stream.next().await) }) {
+        Ok(next) => next,
+        // The blocking runtime could not be started: reported as an element.
+        Err(e) => Some(Err(e)),
+    }
 }
 
-fn key_string(item: &Item) -> Result<String> {
-    key_of(item)
-        .map(str::to_owned)
-        .ok_or_else(|| Error::Deserialize {
-            key: String::new(),
-            message: "an item in the namespace has no string sort key".into(),
-        })
-}
-
-/// Iterator over the keys of a [`DynamoDbDict`](crate::DynamoDbDict). See the module docs.
+/// An iterator over the keys of a [`DynamoDbDict`](crate::DynamoDbDict), from
+/// [`keys`](crate::DynamoDbDict::keys); only keys are transferred.
+///
+#[doc = paging_doc!()]
 pub struct Keys {
-    pager: Pager,
+    stream: KeyStream,
+    connection: Arc<Connection>,
 }
 
 impl Keys {
-    pub(crate) fn new(store: Arc<Store>) -> Self {
-        Keys {
-            pager: pager(&store, Projection::Keys),
-        }
+    pub(crate) fn new(stream: KeyStream, connection: Arc<Connection>) -> Self {
+        Keys { stream, connection }
     }
 }
 
@@ -62,26 +49,22 @@ impl Iterator for Keys {
     type Item = Result<String>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.pager
-            .next_item()
-            .map(|r| r.and_then(|item| key_string(&item)))
+        next_blocking(&self.connection, &mut self.stream)
     }
 }
 
-/// Iterator over `(key, value)` pairs of a [`DynamoDbDict`](crate::DynamoDbDict).
+/// An iterator over `(key, value)` pairs of a [`DynamoDbDict`](crate::DynamoDbDict), from
+/// [`items`](crate::DynamoDbDict::items).
+///
+#[doc = paging_doc!()]
 pub struct Items<V> {
-    pager: Pager,
-    store: Arc<Store>,
-    _value: PhantomData<fn() -> V>,
+    stream: ItemStream<V>,
+    connection: Arc<Connection>,
 }
 
 impl<V> Items<V> {
-    pub(crate) fn new(store: Arc<Store>) -> Self {
-        Items {
-            pager: pager(&store, Projection::All),
-            store,
-            _value: PhantomData,
-        }
+    pub(crate) fn new(stream: ItemStream<V>, connection: Arc<Connection>) -> Self {
+        Items { stream, connection }
     }
 }
 
@@ -91,50 +74,26 @@ impl<V> fmt::Debug for Items<V> {
     }
 }
 
-impl<V: DeserializeOwned> Iterator for Items<V> {
+impl<V: DeserializeOwned + Send> Iterator for Items<V> {
     type Item = Result<(String, V)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let item = match self.pager.next_item()? {
-                Ok(item) => item,
-                Err(e) => return Some(Err(e)),
-            };
-            let key = match key_string(&item) {
-                Ok(key) => key,
-                Err(e) => return Some(Err(e)),
-            };
-            let store = &self.store;
-            let item = if is_manifest(&item) {
-                match store.engine.run(store.current(&key, Some(item))) {
-                    Ok(Some(item)) => item,
-                    // Deleted since it was listed.
-                    Ok(None) => continue,
-                    Err(e) => return Some(Err(e)),
-                }
-            } else {
-                item
-            };
-            match store.decode(&key, Some(item)) {
-                Ok(Some(value)) => return Some(Ok((key, value))),
-                // Expired since the server filtered it.
-                Ok(None) => continue,
-                Err(e) => return Some(Err(e)),
-            }
-        }
+        next_blocking(&self.connection, &mut self.stream)
     }
 }
 
-/// Iterator over the values of a [`DynamoDbDict`](crate::DynamoDbDict).
+/// An iterator over the values of a [`DynamoDbDict`](crate::DynamoDbDict), from
+/// [`values`](crate::DynamoDbDict::values).
+///
+#[doc = paging_doc!()]
 pub struct Values<V> {
-    items: Items<V>,
+    stream: ValueStream<V>,
+    connection: Arc<Connection>,
 }
 
 impl<V> Values<V> {
-    pub(crate) fn new(store: Arc<Store>) -> Self {
-        Values {
-            items: Items::new(store),
-        }
+    pub(crate) fn new(stream: ValueStream<V>, connection: Arc<Connection>) -> Self {
+        Values { stream, connection }
     }
 }
 
@@ -144,10 +103,34 @@ impl<V> fmt::Debug for Values<V> {
     }
 }
 
-impl<V: DeserializeOwned> Iterator for Values<V> {
+impl<V: DeserializeOwned + Send> Iterator for Values<V> {
     type Item = Result<V>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.items.next().map(|r| r.map(|(_, v)| v))
+        next_blocking(&self.connection, &mut self.stream)
+    }
+}
+
+/// Any stream of results, iterated from blocking code (the cache's `filter`).
+pub(crate) struct BlockingIter<S> {
+    stream: S,
+    connection: Arc<Connection>,
+}
+
+impl<S> BlockingIter<S> {
+    pub(crate) fn new(stream: S, connection: Arc<Connection>) -> Self {
+        BlockingIter { stream, connection }
+    }
+}
+
+impl<T, S> Iterator for BlockingIter<S>
+where
+    T: Send,
+    S: futures_util::Stream<Item = Result<T>> + Unpin + Send,
+{
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        next_blocking(&self.connection, &mut self.stream)
     }
 }

@@ -23,6 +23,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod async_dict;
 pub mod cache;
 mod config;
 mod depth;
@@ -36,8 +37,10 @@ pub mod layout;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod serializer;
+mod stream;
 mod values;
 
+pub use async_dict::AsyncDynamoDbDict;
 pub use cache::DynamoDbCache;
 pub use config::DictBuilder;
 pub use dict::DynamoDbDict;
@@ -45,6 +48,7 @@ pub use engine::{BatchOptions, Timeouts};
 pub use error::{Error, Result};
 pub use iter::{Items, Keys, Values};
 pub use serializer::{Encoded, Format, Serializer, Signer, Stage};
+pub use stream::{ItemStream, KeyStream, ValueStream};
 pub use values::SweepReport;
 
 // Re-exported so users can name the SDK types this crate accepts without a version mismatch.

@@ -231,8 +231,8 @@ impl<T: KeySource + ?Sized> KeySource for &T {
 /// the error has ignored parameters redacted).
 ///
 /// ```
-/// use dynamodict::cache::key::{create_key, KeyOptions};
-/// use dynamodict::cache::response::CachedRequest;
+/// use dynamodict::cache::{create_key, KeyOptions};
+/// use dynamodict::cache::CachedRequest;
 ///
 /// let opts = KeyOptions::new().ignored_parameters(["api_key"]);
 /// let a = CachedRequest::new("GET", "https://Example.com:443/items?b=2&a=1&api_key=secret");
@@ -281,7 +281,7 @@ pub fn create_key<R: KeySource + ?Sized>(request: &R, opts: &KeyOptions) -> Resu
 /// parameters redacted).
 ///
 /// ```
-/// use dynamodict::cache::key::normalize_url;
+/// use dynamodict::cache::normalize_url;
 ///
 /// let url = normalize_url("HTTPS://Example.COM:443/a/../b?z=1&a=2&token=x#frag", &["token"])?;
 /// assert_eq!(url, "https://example.com/b?a=2&z=1");
@@ -313,8 +313,8 @@ pub fn normalize_url<S: AsRef<str>>(url: &str, ignored: &[S]) -> Result<String> 
 /// ignored parameters.
 ///
 /// ```
-/// use dynamodict::cache::key::{create_key, redact, KeyOptions};
-/// use dynamodict::cache::response::CachedRequest;
+/// use dynamodict::cache::{create_key, redact, KeyOptions};
+/// use dynamodict::cache::CachedRequest;
 ///
 /// let mut request = CachedRequest::new("GET", "https://api.test/v1?q=rust&api_key=s3cr3t");
 /// request.headers.append("Authorization", "Bearer s3cr3t");

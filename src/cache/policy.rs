@@ -32,7 +32,7 @@ const MAX_DELTA_SECONDS: u64 = 1 << 31;
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use dynamodict::cache::policy::ExpireAfter;
+/// use dynamodict::cache::ExpireAfter;
 ///
 /// let now = SystemTime::now();
 /// assert_eq!(ExpireAfter::Never.expires_at(now), None);
@@ -118,7 +118,7 @@ impl From<SystemTime> for ExpireAfter {
 ///   `/` or `?`) is lower-cased, since hosts are case-insensitive.
 ///
 /// ```
-/// use dynamodict::cache::policy::UrlPattern;
+/// use dynamodict::cache::UrlPattern;
 ///
 /// let api = UrlPattern::new("*.example.com/api")?;
 /// assert!(api.matches("https://www.example.com/api/v1/items?page=2"));
@@ -229,7 +229,7 @@ fn match_target(url: &str) -> String {
 ///
 /// ```
 /// use std::time::Duration;
-/// use dynamodict::cache::policy::{ExpireAfter, UrlsExpireAfter};
+/// use dynamodict::cache::{ExpireAfter, UrlsExpireAfter};
 ///
 /// let rules = UrlsExpireAfter::from_rules([
 ///     ("*.site_1.com", ExpireAfter::After(Duration::from_secs(30 * 86_400))),
@@ -343,8 +343,8 @@ impl CacheDirectives {
     /// Reads the directives of a header set.
     ///
     /// ```
-    /// use dynamodict::cache::policy::CacheDirectives;
-    /// use dynamodict::cache::response::Headers;
+    /// use dynamodict::cache::CacheDirectives;
+    /// use dynamodict::cache::Headers;
     ///
     /// let headers: Headers = [("Cache-Control", "public, max-age=600, no-cache=\"Set-Cookie, X\"")]
     ///     .into_iter()
@@ -537,8 +537,8 @@ pub type ResponseFilter = Arc<dyn Fn(&CachedResponse) -> bool + Send + Sync>;
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use dynamodict::cache::policy::{CachePolicy, ExpireAfter};
-/// use dynamodict::cache::response::{CachedRequest, CachedResponse};
+/// use dynamodict::cache::{CachePolicy, ExpireAfter};
+/// use dynamodict::cache::{CachedRequest, CachedResponse};
 ///
 /// let policy = CachePolicy::default()
 ///     .with_expire_after(ExpireAfter::After(Duration::from_secs(60)))

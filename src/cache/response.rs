@@ -61,7 +61,7 @@ use crate::{Error, Result};
 ///   pairs, the value a string when it is valid UTF-8 and a list of bytes otherwise.
 ///
 /// ```
-/// use dynamodict::cache::response::Headers;
+/// use dynamodict::cache::Headers;
 ///
 /// let mut h = Headers::new();
 /// h.append("Set-Cookie", "a=1");
@@ -198,8 +198,8 @@ impl Headers {
     }
 
     /// All fields in insertion order.
-    pub fn iter(&self) -> Iter<'_> {
-        Iter {
+    pub fn iter(&self) -> HeaderIter<'_> {
+        HeaderIter {
             headers: self,
             fields: self.index.iter(),
         }
@@ -309,12 +309,12 @@ fn read_varint(buf: &[u8], mut pos: usize) -> std::result::Result<(usize, usize)
 
 /// Iterator over the fields of a [`Headers`], as `(name, value)`.
 #[derive(Clone, Debug)]
-pub struct Iter<'a> {
+pub struct HeaderIter<'a> {
     headers: &'a Headers,
     fields: std::slice::Iter<'a, Field>,
 }
 
-impl<'a> Iterator for Iter<'a> {
+impl<'a> Iterator for HeaderIter<'a> {
     type Item = (&'a str, &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -327,20 +327,20 @@ impl<'a> Iterator for Iter<'a> {
     }
 }
 
-impl DoubleEndedIterator for Iter<'_> {
+impl DoubleEndedIterator for HeaderIter<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
         let field = self.fields.next_back()?;
         Some((self.headers.name_of(field), self.headers.value_of(field)))
     }
 }
 
-impl ExactSizeIterator for Iter<'_> {}
+impl ExactSizeIterator for HeaderIter<'_> {}
 
 impl<'a> IntoIterator for &'a Headers {
     type Item = (&'a str, &'a [u8]);
-    type IntoIter = Iter<'a>;
+    type IntoIter = HeaderIter<'a>;
 
-    fn into_iter(self) -> Iter<'a> {
+    fn into_iter(self) -> HeaderIter<'a> {
         self.iter()
     }
 }
@@ -718,7 +718,7 @@ impl From<HttpVersion> for http::Version {
 /// The request that produced a cached response.
 ///
 /// Before it is stored, the cache redacts it (see
-/// [`redact`](crate::cache::key::redact)) so that ignored parameters such as API keys never
+/// [`redact`](crate::cache::redact)) so that ignored parameters such as API keys never
 /// reach the table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedRequest {
@@ -836,7 +836,7 @@ impl TryFrom<CachedRequest> for http::Request<Vec<u8>> {
 /// [`CachedResponse::into_http`] / [`CachedResponse::to_http`].
 ///
 /// ```
-/// use dynamodict::cache::response::{CacheInfo, CachedRequest, CachedResponse};
+/// use dynamodict::cache::{CacheInfo, CachedRequest, CachedResponse};
 ///
 /// let mut cached = CachedResponse::new(CachedRequest::new("GET", "https://example.com/"), 200, b"hi".to_vec());
 /// cached.set_from_cache(true);
@@ -864,7 +864,7 @@ pub struct CacheInfo {
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use dynamodict::cache::response::{CachedRequest, CachedResponse};
+/// use dynamodict::cache::{CachedRequest, CachedResponse};
 ///
 /// let request = CachedRequest::new("GET", "https://example.com/");
 /// let mut response = CachedResponse::new(request, 200, b"hello".to_vec());

@@ -12,11 +12,37 @@
 //! `reqwest::blocking`, paid only where it is needed). Dropping a runtime inside async code
 //! panics too, so the runtime is shut down with `shutdown_background`, which never blocks.
 
+use std::cell::Cell;
 use std::future::Future;
 
 use tokio::runtime::{Builder, Handle, Runtime};
 
 use crate::{Error, Result};
+
+thread_local! {
+    /// Whether this thread is driving a bridge's runtime right now.
+    static ON_BRIDGE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the calling code runs on a bridge's runtime (a blocking call) rather than on the
+/// caller's own runtime (an async call). Each side has its own connection pool: a pooled HTTP
+/// connection is driven by the runtime that opened it, and the bridge's runtime only runs
+/// while a blocking call is in progress.
+pub(crate) fn on_bridge() -> bool {
+    ON_BRIDGE.with(Cell::get)
+}
+
+/// Runs `future` to completion on `runtime`, marking the thread as driving a bridge.
+fn block_on<T>(runtime: &Runtime, future: impl Future<Output = T>) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            ON_BRIDGE.with(|flag| flag.set(self.0));
+        }
+    }
+    let _reset = Reset(ON_BRIDGE.with(|flag| flag.replace(true)));
+    runtime.block_on(future)
+}
 
 /// Owns the runtime that drives every request of one client (shared by all clones of a map).
 pub(crate) struct Bridge {
@@ -51,14 +77,14 @@ impl Bridge {
             return Err(Error::Runtime("the runtime has been shut down".into()));
         };
         if Handle::try_current().is_err() {
-            return runtime.block_on(future);
+            return block_on(runtime, future);
         }
         // Inside an async context: `block_on` here would panic, so drive the future from a
         // helper thread. The scope ends before this call returns, so borrowing is fine.
         std::thread::scope(|scope| {
             let handle = std::thread::Builder::new()
                 .name("dynamodict-bridge".into())
-                .spawn_scoped(scope, || runtime.block_on(future))
+                .spawn_scoped(scope, || block_on(runtime, future))
                 .map_err(|e| Error::Runtime(format!("could not spawn a bridge thread: {e}")))?;
             handle
                 .join()

@@ -2,7 +2,7 @@
 //! clone of a map and by the maps opened from it.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::Client;
@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::config::retry::{RetryConfig, RetryPartition};
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 
-use super::bridge::Bridge;
+use super::bridge::{self, Bridge};
 use super::options::Timeouts;
 use crate::{Error, Result};
 
@@ -51,16 +51,97 @@ impl fmt::Debug for ConnectionOptions {
     }
 }
 
-/// The runtime and client shared by every clone of a map (and by maps opened from it).
+/// The SDK clients shared by every clone of a map (and by maps opened from it), in its
+/// blocking and its async form.
+///
+/// There are two sets of clients, built from one configuration (so one credentials cache),
+/// each with its own HTTP connection pool: a pooled connection is driven by the runtime that
+/// opened it, and the blocking side's runtime ([`Bridge`]) only runs while a blocking call is in
+/// progress. Async calls therefore use connections opened on the caller's runtime, blocking
+/// calls connections opened on the bridge, and neither ever waits on the other's runtime.
 pub(crate) struct Connection {
-    // Field order matters: the client (and its connection pool) is dropped before the runtime.
-    pub client: Client,
-    /// The same client with the SDK's retries off, for requests retried by this crate (which
-    /// must know whether an earlier attempt may have been applied).
-    pub client_once: Client,
-    pub bridge: Bridge,
+    // Field order matters: the clients (and their pools) are dropped before the runtime.
+    /// For async calls, on the caller's runtime.
+    on_caller: Clients,
+    /// For blocking calls, on the bridge's runtime.
+    on_bridge: Clients,
+    /// Created by the first blocking call (or by a blocking build).
+    bridge: OnceLock<Bridge>,
     /// Attempts per request, first try included (for the requests retried by this crate).
     pub max_attempts: u32,
+}
+
+/// A client, and the same client with the SDK's retries off.
+struct Clients {
+    client: Client,
+    /// For requests retried by this crate (which must know whether an earlier attempt may
+    /// have been applied).
+    once: Client,
+}
+
+impl Clients {
+    /// Clients with their own connection pool (unless the configuration names an HTTP client,
+    /// which the user then chose to share).
+    fn new(config: &aws_sdk_dynamodb::Config) -> Self {
+        Clients {
+            client: Client::from_conf(config.clone()),
+            once: Client::from_conf(
+                config
+                    .to_builder()
+                    .retry_config(RetryConfig::disabled())
+                    .build(),
+            ),
+        }
+    }
+}
+
+impl Connection {
+    fn new(config: aws_sdk_dynamodb::Config, max_attempts: u32) -> Self {
+        Connection {
+            on_caller: Clients::new(&config),
+            on_bridge: Clients::new(&config),
+            bridge: OnceLock::new(),
+            max_attempts,
+        }
+    }
+
+    fn clients(&self) -> &Clients {
+        if bridge::on_bridge() {
+            &self.on_bridge
+        } else {
+            &self.on_caller
+        }
+    }
+
+    /// The client for the calling context (SDK retries on).
+    pub(crate) fn client(&self) -> &Client {
+        &self.clients().client
+    }
+
+    /// The client for the calling context, SDK retries off.
+    pub(crate) fn client_once(&self) -> &Client {
+        &self.clients().once
+    }
+
+    /// The runtime for blocking calls, started on first use.
+    pub(crate) fn bridge(&self) -> Result<&Bridge> {
+        if let Some(bridge) = self.bridge.get() {
+            return Ok(bridge);
+        }
+        // Two threads may race here; the loser's runtime is shut down at once.
+        let _ = self.bridge.set(Bridge::new()?);
+        self.bridge
+            .get()
+            .ok_or_else(|| Error::Runtime("the blocking runtime could not be kept".into()))
+    }
+
+    /// Runs `future` to completion from blocking code, on the bridge.
+    pub(crate) fn block_on<T: Send>(
+        &self,
+        future: impl std::future::Future<Output = Result<T>> + Send,
+    ) -> Result<T> {
+        self.bridge()?.run(future)
+    }
 }
 
 impl fmt::Debug for Connection {
@@ -87,11 +168,14 @@ fn is_loopback(url: &str) -> bool {
 }
 
 impl ConnectionOptions {
-    /// Resolves the endpoint of the embedded DynamoDB Local when asked for.
-    fn resolve_local(&mut self) -> Result<()> {
+    /// Resolves the endpoint of the embedded DynamoDB Local when asked for (starting it is
+    /// blocking work, done off the caller's runtime).
+    async fn resolve_local(&mut self) -> Result<()> {
         #[cfg(feature = "local")]
         if self.local {
-            let server = crate::local::DynamoDbLocal::shared()?;
+            let server = tokio::task::spawn_blocking(crate::local::DynamoDbLocal::shared)
+                .await
+                .map_err(|e| Error::Runtime(format!("starting DynamoDB Local failed: {e}")))??;
             self.endpoint_url = Some(server.endpoint().to_owned());
         }
         #[cfg(not(feature = "local"))]
@@ -103,27 +187,24 @@ impl ConnectionOptions {
         Ok(())
     }
 
-    pub(crate) fn connect(mut self) -> Result<Arc<Connection>> {
-        self.resolve_local()?;
-        let bridge = Bridge::new()?;
+    /// Builds the connection from async code, on the caller's runtime.
+    pub(crate) async fn connect(mut self) -> Result<Arc<Connection>> {
+        self.resolve_local().await?;
         let max_attempts = self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1);
-        let client = bridge.run(self.build_client())?;
-        let client_once = Client::from_conf(
-            client
-                .config()
-                .to_builder()
-                .retry_config(RetryConfig::disabled())
-                .build(),
-        );
-        Ok(Arc::new(Connection {
-            client,
-            client_once,
-            bridge,
-            max_attempts,
-        }))
+        let config = self.build_config().await?;
+        Ok(Arc::new(Connection::new(config, max_attempts)))
     }
 
-    async fn build_client(self) -> Result<Client> {
+    /// Builds the connection from blocking code: the bridge is started first, and the
+    /// configuration is loaded on it.
+    pub(crate) fn connect_blocking(self) -> Result<Arc<Connection>> {
+        let bridge = Bridge::new()?;
+        let connection = bridge.run(self.connect())?;
+        let _ = connection.bridge.set(bridge);
+        Ok(connection)
+    }
+
+    async fn build_config(self) -> Result<aws_sdk_dynamodb::Config> {
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(self.timeouts.connect)
             .operation_attempt_timeout(self.timeouts.attempt)
@@ -184,7 +265,7 @@ impl ConnectionOptions {
                     .into(),
             ));
         }
-        Ok(Client::from_conf(config))
+        Ok(config)
     }
 }
 

@@ -2,19 +2,17 @@
 //! nothing about values. Values, chunks and their garbage collection live one layer up, in
 //! [`crate::values`].
 //!
-//! - [`connection`]: the SDK client and the runtime that drives it ([`bridge`]), with the
-//!   request [`options`];
+//! - [`connection`]: the SDK clients, and the runtime that drives blocking calls
+//!   ([`bridge`]), with the request [`options`];
 //! - [`table`]: opening a table (schema, TTL setting, layout metadata);
 //! - [`requests`]: single-item reads, writes and deletes, with conditions;
 //! - [`batch`]: batch writes and reads within DynamoDB's request limits, retried;
 //! - [`paging`]: queries over one partition, page by page.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 
-use crate::Result;
 use crate::layout::Layout;
 
 pub(crate) mod batch;
@@ -40,16 +38,12 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
+    /// The client for the calling context (see [`Connection`]).
     pub(crate) fn client(&self) -> &Client {
-        &self.connection.client
+        self.connection.client()
     }
 
     pub(crate) fn table(&self) -> &str {
         &self.layout.table
-    }
-
-    /// Runs `future` on the connection's runtime from blocking code.
-    pub(crate) fn run<T: Send>(&self, future: impl Future<Output = Result<T>> + Send) -> Result<T> {
-        self.connection.bridge.run(future)
     }
 }

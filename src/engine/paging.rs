@@ -136,7 +136,7 @@ impl Engine {
     }
 }
 
-/// Pages through several queries from blocking code, a page from up to
+/// Pages through several queries, a page from up to
 /// [`BatchOptions::concurrency`](crate::BatchOptions) of them at a time, so memory stays
 /// bounded by that many pages.
 pub(crate) struct Pager {
@@ -157,7 +157,7 @@ impl Pager {
     }
 
     /// The next item, or the error of a failed request (after which the pager ends).
-    pub(crate) fn next_item(&mut self) -> Option<Result<Item>> {
+    pub(crate) async fn next_item(&mut self) -> Option<Result<Item>> {
         loop {
             if let Some(item) = self.buffer.pop_front() {
                 return Some(Ok(item));
@@ -165,14 +165,14 @@ impl Pager {
             if self.failed || self.queries.is_empty() {
                 return None;
             }
-            if let Err(err) = self.fetch() {
+            if let Err(err) = self.fetch().await {
                 self.failed = true;
                 return Some(Err(err));
             }
         }
     }
 
-    fn fetch(&mut self) -> Result<()> {
+    async fn fetch(&mut self) -> Result<()> {
         let n = self.queries.len().min(self.engine.batch.concurrency);
         let engine = &self.engine;
         let requests = self
@@ -180,7 +180,7 @@ impl Pager {
             .iter()
             .take(n)
             .map(|(query, start)| engine.query_page(query, start.clone()));
-        let pages = engine.run(try_join_all(requests))?;
+        let pages = try_join_all(requests).await?;
         let fetched: Vec<(Query, Option<Item>)> = self.queries.drain(..n).collect();
         for ((query, _), page) in fetched.into_iter().zip(pages) {
             self.buffer.extend(page.items);

@@ -209,7 +209,7 @@ impl Engine {
     ) -> Result<Sent> {
         self.watched(
             || {
-                self.put_request(&self.connection.client_once, item.clone(), condition, true)
+                self.put_request(self.connection.client_once(), item.clone(), condition, true)
                     .send()
             },
             |out| out.attributes,
@@ -227,7 +227,7 @@ impl Engine {
     ) -> Result<Sent> {
         self.watched(
             || {
-                self.delete_request(&self.connection.client_once, key.clone(), condition, true)
+                self.delete_request(self.connection.client_once(), key.clone(), condition, true)
                     .send()
             },
             |out| out.attributes,

@@ -12,7 +12,7 @@ fn works_inside_a_current_thread_runtime_task() {
         .build()
         .unwrap();
     let got = rt.block_on(async {
-        d.set("a", &1).unwrap();
+        d.set("a", 1).unwrap();
         let inner = d.clone();
         tokio::spawn(async move { inner.get("a").unwrap() })
             .await
@@ -33,7 +33,7 @@ fn works_inside_a_multi_thread_runtime_and_spawn_blocking() {
         let tasks: Vec<_> = (0..4u32)
             .map(|i| {
                 let d = d.clone();
-                tokio::spawn(async move { d.insert(&format!("k{i}"), &i).unwrap() })
+                tokio::spawn(async move { d.insert(&format!("k{i}"), i).unwrap() })
             })
             .collect();
         for t in tasks {
@@ -56,7 +56,7 @@ fn can_be_built_and_dropped_inside_async_code() {
     rt.block_on(async {
         // Built inside a task, used, and the last clone dropped there: no panic.
         let d: DynamoDbDict<u32> = dict("bridge-drop");
-        d.set("a", &1).unwrap();
+        d.set("a", 1).unwrap();
         assert_eq!(d.get("a").unwrap(), Some(1));
         drop(d);
     });
@@ -68,7 +68,7 @@ fn can_be_built_and_dropped_inside_async_code() {
     let d: DynamoDbDict<u32> = dict("bridge-drop-mt");
     mt.block_on(async move {
         tokio::spawn(async move {
-            d.set("b", &2).unwrap();
+            d.set("b", 2).unwrap();
             drop(d);
         })
         .await
@@ -84,7 +84,7 @@ fn many_threads_share_one_map() {
             let d = d.clone();
             s.spawn(move || {
                 for i in 0..20u64 {
-                    d.set(&format!("t{t}-{i}"), &(t * 100 + i)).unwrap();
+                    d.set(&format!("t{t}-{i}"), t * 100 + i).unwrap();
                     assert_eq!(d.get(&format!("t{t}-{i}")).unwrap(), Some(t * 100 + i));
                 }
             });

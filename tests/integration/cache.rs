@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use dynamodict::aws_sdk_dynamodb::types::AttributeValue;
 use dynamodict::cache::{
     CacheBuilder, CachedRequest, CachedResponse, DeleteFilter, DynamoDbCache, ExpireAfter,
-    MatchHeaders,
+    MatchHeaders, Selection,
 };
 use dynamodict::{Error, Serializer};
 
@@ -120,7 +120,7 @@ fn save_get_contains_and_delete() {
             ..DeleteFilter::default()
         })
         .unwrap();
-    assert_eq!(cache.response_count(false).unwrap(), 0);
+    assert_eq!(cache.response_count(Selection::default()).unwrap(), 0);
     // Deleting what is not there is fine.
     cache
         .delete_urls(["https://nowhere.example/"], "GET")
@@ -164,7 +164,7 @@ fn policy_decides_what_is_saved() {
             .unwrap(),
         None
     );
-    assert_eq!(cache.response_count(false).unwrap(), 2);
+    assert_eq!(cache.response_count(Selection::default()).unwrap(), 2);
 }
 
 #[test]
@@ -215,14 +215,14 @@ fn expiry_by_duration_pattern_and_headers() {
     assert!(slow_r.ttl().unwrap() > Duration::from_secs(3500));
     assert_eq!(cache.get_response(&never).unwrap().unwrap().expires, None);
     // (3 s of expiry leaves room for slow saves on a loaded machine.)
-    assert_eq!(cache.response_count(true).unwrap(), 5);
+    assert_eq!(cache.response_count(Selection::unexpired()).unwrap(), 5);
     std::thread::sleep(Duration::from_millis(3300));
     // Without a grace period, DynamoDB's TTL follows the expiry: gone at once.
     for key in [&fast, &max_age, &expires] {
         assert_eq!(cache.get_response(key).unwrap(), None, "{key}");
     }
     assert!(cache.get_response(&slow).unwrap().is_some());
-    assert_eq!(cache.response_count(true).unwrap(), 2);
+    assert_eq!(cache.response_count(Selection::unexpired()).unwrap(), 2);
 }
 
 #[test]
@@ -246,16 +246,26 @@ fn grace_period_keeps_stale_responses_for_revalidation() {
         .unwrap();
     let stale = cache.get_response(&key).unwrap().unwrap();
     assert!(stale.is_expired(), "saved, but stale at once");
-    assert_eq!(cache.response_count(false).unwrap(), 2);
-    assert_eq!(cache.response_count(true).unwrap(), 1);
+    assert_eq!(cache.response_count(Selection::default()).unwrap(), 2);
+    assert_eq!(cache.response_count(Selection::unexpired()).unwrap(), 1);
     let expired: Vec<CachedResponse> = cache
-        .filter(false, true, false, None)
+        .filter(Selection {
+            valid: false,
+            expired: true,
+            invalid: false,
+            older_than: None,
+        })
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0].body, b"old");
     let valid: Vec<CachedResponse> = cache
-        .filter(true, false, false, None)
+        .filter(Selection {
+            valid: true,
+            expired: false,
+            invalid: false,
+            older_than: None,
+        })
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(valid[0].body, b"new");
@@ -265,11 +275,11 @@ fn grace_period_keeps_stale_responses_for_revalidation() {
     // reset_expiration makes everything expired; remove_expired_responses with a new expiry
     // resets first, so nothing is removed.
     cache.reset_expiration(ExpireAfter::Immediately).unwrap();
-    assert_eq!(cache.response_count(true).unwrap(), 0);
+    assert_eq!(cache.response_count(Selection::unexpired()).unwrap(), 0);
     cache
         .remove_expired_responses(Some(ExpireAfter::After(Duration::from_secs(60))))
         .unwrap();
-    assert_eq!(cache.response_count(true).unwrap(), 1);
+    assert_eq!(cache.response_count(Selection::unexpired()).unwrap(), 1);
     assert!(cache.get_response(&fresh).unwrap().unwrap().ttl().unwrap() <= Duration::from_secs(60));
 }
 
@@ -416,7 +426,12 @@ fn signed_entries_reject_a_tampered_item() {
     ));
     // The tampered entry is invalid: filter shows it, delete(invalid) removes it.
     let invalid: Vec<CachedResponse> = cache
-        .filter(false, false, true, None)
+        .filter(Selection {
+            valid: false,
+            expired: false,
+            invalid: true,
+            older_than: None,
+        })
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(invalid.len(), 1);
@@ -444,7 +459,7 @@ fn three_megabyte_response_round_trip() {
         assert_eq!(got.body.len(), body.len());
         assert!(got.body == body);
         cache.clear().unwrap();
-        assert_eq!(cache.response_count(false).unwrap(), 0);
+        assert_eq!(cache.response_count(Selection::default()).unwrap(), 0);
     }
 }
 
@@ -468,11 +483,16 @@ fn bookkeeping_urls_older_than_recreate_keys_update_clear() {
             "https://b.example.com/1"
         ]
     );
-    assert_eq!(cache.response_count(false).unwrap(), 3);
+    assert_eq!(cache.response_count(Selection::default()).unwrap(), 3);
     // older_than: nothing is an hour old; everything is older than zero seconds.
     assert_eq!(
         cache
-            .filter(true, true, false, Some(Duration::from_secs(3600)))
+            .filter(Selection {
+                valid: true,
+                expired: true,
+                invalid: false,
+                older_than: Some(Duration::from_secs(3600))
+            })
             .count(),
         0
     );
@@ -483,7 +503,7 @@ fn bookkeeping_urls_older_than_recreate_keys_update_clear() {
             ..DeleteFilter::default()
         })
         .unwrap();
-    assert_eq!(cache.response_count(false).unwrap(), 3);
+    assert_eq!(cache.response_count(Selection::default()).unwrap(), 3);
     cache
         .delete(DeleteFilter {
             requests: vec![get("https://a.example.com/2")],
@@ -499,7 +519,7 @@ fn bookkeeping_urls_older_than_recreate_keys_update_clear() {
         .save_response(&response("https://c.example.com/", b"c"), None, None)
         .unwrap();
     cache.update(&other).unwrap();
-    assert_eq!(cache.response_count(false).unwrap(), 2);
+    assert_eq!(cache.response_count(Selection::default()).unwrap(), 2);
 
     // recreate_keys after the key settings change.
     let ns = cache
@@ -529,11 +549,10 @@ fn bookkeeping_urls_older_than_recreate_keys_update_clear() {
     // Only the request with headers gets a new key.
     assert_eq!(rekeyed.recreate_keys().unwrap(), 1);
     assert!(rekeyed.contains_request(&with_header).unwrap());
-    assert_eq!(rekeyed.response_count(false).unwrap(), 3);
+    assert_eq!(rekeyed.response_count(Selection::default()).unwrap(), 3);
 
     rekeyed.clear().unwrap();
-    assert_eq!(cache.response_count(false).unwrap(), 0);
-    cache.close();
+    assert_eq!(cache.response_count(Selection::default()).unwrap(), 0);
 }
 
 #[test]
@@ -619,7 +638,7 @@ fn a_map_cannot_take_a_caches_namespace() {
         assert!(matches!(r, Err(Error::InvalidNamespace { .. })), "{r:?}");
     }
     // The cache itself is unaffected, and its name may contain the suffixes elsewhere.
-    assert_eq!(cache.response_count(false).unwrap(), 1);
+    assert_eq!(cache.response_count(Selection::default()).unwrap(), 1);
     let nested = DynamoDbCache::builder(support::TABLE)
         .namespace(format!("{name}.responses.v2"))
         .local()

@@ -50,17 +50,17 @@ fn insert_with_ttl_handles_every_extreme() {
         ("u64-max-secs", Duration::from_secs(u64::MAX)),
         ("past-9999", Duration::from_secs(9_000 * 365 * 86_400)),
     ] {
-        d.insert_with_ttl(key, &v, ttl).unwrap();
+        d.insert_with_ttl(key, v.clone(), ttl).unwrap();
         assert_eq!(d.get(key).unwrap().as_deref(), Some("value"), "{key}");
         assert_eq!(stored_ttl(&d, key), None, "{key}: too far means never");
     }
     // Far, but representable: stored as is.
     let century = Duration::from_secs(100 * 365 * 86_400);
-    d.insert_with_ttl("century", &v, century).unwrap();
+    d.insert_with_ttl("century", v.clone(), century).unwrap();
     assert!(stored_ttl(&d, "century").unwrap() >= now() + century.as_secs());
     assert_eq!(d.get("century").unwrap().as_deref(), Some("value"));
     // Zero: expired at once, and swept.
-    d.insert_with_ttl("zero", &v, Duration::ZERO).unwrap();
+    d.insert_with_ttl("zero", v, Duration::ZERO).unwrap();
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(d.get("zero").unwrap(), None);
     assert!(!d.contains_key("zero").unwrap());
@@ -74,15 +74,15 @@ fn default_ttl_of_duration_max_means_never() {
         .default_ttl(Duration::MAX)
         .build()
         .unwrap();
-    d.set("a", &1).unwrap();
-    d.insert("b", &2).unwrap();
+    d.set("a", 1).unwrap();
+    d.insert("b", 2).unwrap();
     assert_eq!(d.setdefault("c", 3).unwrap(), 3);
     d.insert_many([("d", 4)]).unwrap();
     for key in ["a", "b", "c", "d"] {
         assert_eq!(stored_ttl(&d, key), None, "{key}");
     }
     assert_eq!(
-        d.get_many(&["a", "b", "c", "d"]).unwrap(),
+        d.get_many(["a", "b", "c", "d"]).unwrap(),
         vec![Some(1), Some(2), Some(3), Some(4)]
     );
 }
@@ -91,10 +91,11 @@ fn default_ttl_of_duration_max_means_never() {
 fn large_values_with_extreme_ttls() {
     let d: DynamoDbDict<serde_bytes::ByteBuf> = builder("ttl-large").build().unwrap();
     let big = serde_bytes::ByteBuf::from(vec![7u8; 600 * 1024]);
-    d.insert_with_ttl("never", &big, Duration::MAX).unwrap();
+    d.insert_with_ttl("never", big.clone(), Duration::MAX)
+        .unwrap();
     assert_eq!(stored_ttl(&d, "never"), None);
     assert_eq!(d.get("never").unwrap().as_ref(), Some(&big));
-    d.insert_with_ttl("gone", &big, Duration::ZERO).unwrap();
+    d.insert_with_ttl("gone", big, Duration::ZERO).unwrap();
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(d.get("gone").unwrap(), None);
 }

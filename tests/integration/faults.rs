@@ -142,11 +142,11 @@ fn run(d: &DynamoDbDict<u64>, op: Op, round: usize) -> (Result<(), Error>, Durat
     let start = Instant::now();
     let result = match op {
         Op::Get => d.get("seed-1").map(drop),
-        Op::Insert => d.insert(&format!("ins-{round}"), &7).map(drop),
+        Op::Insert => d.insert(&format!("ins-{round}"), 7).map(drop),
         Op::SetDefault => d.setdefault(&format!("sd-{round}"), 8).map(drop),
         Op::Pop => d.pop("seed-2").map(drop),
         Op::InsertMany => d.insert_many((0..30u64).map(|i| (format!("many-{round}-{i}"), i))),
-        Op::GetMany => d.get_many(&["seed-3", "seed-4", "absent"]).map(drop),
+        Op::GetMany => d.get_many(["seed-3", "seed-4", "absent"]).map(drop),
         Op::Keys => d.keys().collect::<Result<Vec<_>, _>>().map(drop),
         Op::Len => d.len().map(drop),
         Op::Clear => d.clear(),
@@ -186,14 +186,14 @@ fn works_again(d: &DynamoDbDict<u64>, referee: &DynamoDbDict<u64>, label: &str) 
     d.clear()
         .unwrap_or_else(|e| panic!("{label}: clear after the fault: {e}"));
     assert_eq!(d.len().unwrap(), 0, "{label}");
-    assert_eq!(d.insert("a", &1).unwrap(), None, "{label}");
-    assert_eq!(d.insert("a", &2).unwrap(), Some(1), "{label}");
+    assert_eq!(d.insert("a", 1).unwrap(), None, "{label}");
+    assert_eq!(d.insert("a", 2).unwrap(), Some(1), "{label}");
     assert_eq!(d.setdefault("b", 3).unwrap(), 3, "{label}");
     assert_eq!(d.setdefault("b", 4).unwrap(), 3, "{label}");
     d.insert_many((0..40u64).map(|i| (format!("m{i}"), i)))
         .unwrap();
     assert_eq!(
-        d.get_many(&["a", "b", "m39", "zz"]).unwrap(),
+        d.get_many(["a", "b", "m39", "zz"]).unwrap(),
         [Some(2), Some(3), Some(39), None]
     );
     assert_eq!(d.pop("a").unwrap(), Some(2), "{label}");
@@ -340,13 +340,13 @@ fn throttled_single_item_calls_are_retried_by_the_sdk() {
         // one retry.
         proxy.set_fault(Fault::Throttle { share: 0.5, code });
         let before = proxy.stats().throttled;
-        assert_eq!(d.insert("a", &1).unwrap(), None);
-        assert_eq!(d.insert("a", &2).unwrap(), Some(1));
+        assert_eq!(d.insert("a", 1).unwrap(), None);
+        assert_eq!(d.insert("a", 2).unwrap(), Some(1));
         assert_eq!(d.get("a").unwrap(), Some(2));
         assert_eq!(d.setdefault("b", 5).unwrap(), 5);
         assert_eq!(d.setdefault("b", 6).unwrap(), 5);
         assert!(d.contains_key("b").unwrap());
-        d.set("c", &9).unwrap();
+        d.set("c", 9).unwrap();
         assert_eq!(d.pop("c").unwrap(), Some(9));
         assert!(d.remove("b").unwrap());
         assert_eq!(d.get("b").unwrap(), None);
@@ -367,7 +367,7 @@ fn throttling_that_outlasts_the_retries_is_reported_as_throttled() {
     let ns = unique("throttle-all");
     let d = through(&proxy, &ns, 2, Timeouts::default());
     let referee = direct(&ns);
-    referee.insert("kept", &1).unwrap();
+    referee.insert("kept", 1).unwrap();
     for code in [
         ThrottleCode::ProvisionedThroughputExceeded,
         ThrottleCode::Throttling,
@@ -375,17 +375,14 @@ fn throttling_that_outlasts_the_retries_is_reported_as_throttled() {
         proxy.set_fault(Fault::Throttle { share: 1.0, code });
         let calls: [(&str, Call); 9] = [
             ("get", Box::new(|| d.get("kept").map(drop))),
-            ("insert", Box::new(|| d.insert("kept", &2).map(drop))),
+            ("insert", Box::new(|| d.insert("kept", 2).map(drop))),
             ("setdefault", Box::new(|| d.setdefault("new", 3).map(drop))),
             ("pop", Box::new(|| d.pop("kept").map(drop))),
             (
                 "insert_many",
                 Box::new(|| d.insert_many([("x", 1), ("y", 2)])),
             ),
-            (
-                "get_many",
-                Box::new(|| d.get_many(&["kept", "x"]).map(drop)),
-            ),
+            ("get_many", Box::new(|| d.get_many(["kept", "x"]).map(drop))),
             ("len", Box::new(|| d.len().map(drop))),
             (
                 "keys",
@@ -617,7 +614,7 @@ fn a_server_killed_mid_workload_loses_no_acknowledged_write() {
                         };
                         let start = Instant::now();
                         let result = if t < 2 {
-                            d.insert(&entries[0].0, &entries[0].1).map(drop)
+                            d.insert(&entries[0].0, entries[0].1).map(drop)
                         } else {
                             d.insert_many(entries.clone())
                         };

@@ -1149,7 +1149,7 @@ fn tampered_signed_entries_are_bad_signatures() {
         let d: DynamoDbDict<Sample> = support::builder("signed").serializer(s).build().unwrap();
         let ns = d.namespace().to_owned();
         let reset = || {
-            d.set("k", &sample(3)).unwrap();
+            d.set("k", sample(3)).unwrap();
             raw_item(&raw, &ns, "k")
         };
         let genuine = reset();
@@ -1197,7 +1197,7 @@ fn tampered_signed_entries_are_bad_signatures() {
         }
         raw_put(&raw, item);
         bad_signature(d.get("k"), "k", &format!("{id}: missing signature"));
-        let results = d.get_many(&["k"]);
+        let results = d.get_many(["k"]);
         bad_signature(results, "k", &format!("{id}: missing signature, get_many"));
 
         // Signed with another secret, or another salt (same pipeline id, so it is read).
@@ -1281,7 +1281,7 @@ fn tampered_large_signed_values_are_bad_signatures() {
             .build()
             .unwrap();
         let ns = d.namespace().to_owned();
-        d.set("big", &big).unwrap();
+        d.set("big", big.clone()).unwrap();
         assert_eq!(d.get("big").unwrap().as_ref(), Some(&big));
         let manifest = raw_item(&raw, &ns, "big");
         let AttributeValue::S(generation) = &manifest["g"] else {
@@ -1448,7 +1448,7 @@ fn a_corrupt_layout_metadata_item_is_refused_on_open() {
         ("note", text("extra")),
     ]);
     let d = open().expect("a sound metadata item opens");
-    d.set("k", &1).unwrap();
+    d.set("k", 1).unwrap();
 }
 
 /// Like [`tampered_large_signed_values_are_bad_signatures`], but the altered byte is part of the
@@ -1467,7 +1467,7 @@ fn tampered_structure_of_a_large_signed_document_is_a_bad_signature() {
         .build()
         .unwrap();
     let ns = d.namespace().to_owned();
-    d.set("big", &big).unwrap();
+    d.set("big", big).unwrap();
     let manifest = raw_item(&raw, &ns, "big");
     let AttributeValue::S(generation) = &manifest["g"] else {
         panic!("a manifest")

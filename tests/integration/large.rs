@@ -77,16 +77,16 @@ fn three_megabyte_values_round_trip_through_every_operation() {
     let d: DynamoDbDict<serde_bytes::ByteBuf> = quick("large").build().unwrap();
     let a = serde_bytes::ByteBuf::from(blob(1, 3 * 1024 * 1024));
     let b = serde_bytes::ByteBuf::from(blob(2, 1024 * 1024 + 17));
-    assert_eq!(d.insert("big", &a).unwrap(), None);
+    assert_eq!(d.insert("big", a.clone()).unwrap(), None);
     assert_eq!(d.get("big").unwrap().as_ref(), Some(&a));
     assert!(chunk_items(&d) >= 9);
     // Replacing returns the old large value; its chunks are reclaimed after the grace period.
-    assert_eq!(d.insert("big", &b).unwrap().as_ref(), Some(&a));
+    assert_eq!(d.insert("big", b.clone()).unwrap().as_ref(), Some(&a));
     assert_eq!(after_sweep(&d), 4);
     assert_eq!(d.setdefault("big", a.clone()).unwrap(), b);
     assert_eq!(d.setdefault("other", a.clone()).unwrap(), a);
     assert_eq!(d.len().unwrap(), 2, "chunks are not entries");
-    let got = d.get_many(&["big", "other", "none"]).unwrap();
+    let got = d.get_many(["big", "other", "none"]).unwrap();
     assert_eq!(got, vec![Some(b.clone()), Some(a.clone()), None]);
     let mut values: Vec<usize> = d.values().map(|v| v.unwrap().len()).collect();
     values.sort();
@@ -121,7 +121,7 @@ fn batch_writes_and_deletes_clean_up_chunks() {
 
 #[test]
 fn large_documents_and_signed_values() {
-    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
     struct Doc {
         title: String,
         lines: Vec<String>,
@@ -138,7 +138,7 @@ fn large_documents_and_signed_values() {
         Serializer::json().signed("k", "s"),
     ] {
         let d: DynamoDbDict<Doc> = quick("large-doc").serializer(serializer).build().unwrap();
-        d.set("doc", &doc).unwrap();
+        d.set("doc", doc.clone()).unwrap();
         assert_eq!(d.get("doc").unwrap().as_ref(), Some(&doc));
         assert_eq!(d.pop("doc").unwrap().as_ref(), Some(&doc));
         assert_eq!(after_sweep(&d), 0);
@@ -150,7 +150,7 @@ fn a_reader_never_sees_a_half_written_value() {
     let d: DynamoDbDict<serde_bytes::ByteBuf> = quick("large-race").build().unwrap();
     let a = serde_bytes::ByteBuf::from(blob(7, 1200 * 1024));
     let b = serde_bytes::ByteBuf::from(blob(9, 800 * 1024));
-    d.set("k", &a).unwrap();
+    d.set("k", a.clone()).unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         let reader = s.spawn(|| {
@@ -163,7 +163,8 @@ fn a_reader_never_sees_a_half_written_value() {
             reads
         });
         for i in 0..12 {
-            d.set("k", if i % 2 == 0 { &b } else { &a }).unwrap();
+            d.set("k", if i % 2 == 0 { b.clone() } else { a.clone() })
+                .unwrap();
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(reader.join().unwrap() > 0);
@@ -182,7 +183,7 @@ fn limits_are_clear_errors() {
         .build()
         .unwrap();
     let too_big = serde_bytes::ByteBuf::from(vec![0u8; 3 * 1024 * 1024]);
-    match d.set("k", &too_big) {
+    match d.set("k", too_big) {
         Err(Error::ItemTooLarge { key, size, max }) => {
             assert_eq!(key, "k");
             assert!(size > max && max == 2 * 1024 * 1024);
@@ -191,7 +192,7 @@ fn limits_are_clear_errors() {
     }
     let off: DynamoDbDict<serde_bytes::ByteBuf> =
         builder("large-off").large_values(false).build().unwrap();
-    let r = off.set("k", &serde_bytes::ByteBuf::from(vec![0u8; 500 * 1024]));
+    let r = off.set("k", serde_bytes::ByteBuf::from(vec![0u8; 500 * 1024]));
     assert!(
         matches!(r, Err(Error::ItemTooLarge { max: 409600, .. })),
         "{r:?}"
@@ -208,7 +209,7 @@ fn expiring_large_values_expire_with_their_chunks_marked() {
     let d: DynamoDbDict<serde_bytes::ByteBuf> = builder("large-ttl").build().unwrap();
     d.insert_with_ttl(
         "k",
-        &serde_bytes::ByteBuf::from(vec![1u8; 600 * 1024]),
+        serde_bytes::ByteBuf::from(vec![1u8; 600 * 1024]),
         Duration::from_secs(1),
     )
     .unwrap();
@@ -235,7 +236,7 @@ fn batch_writes_skip_the_manifest_read_until_a_large_value_exists() {
     d.insert_many((0..50).map(small)).unwrap();
     d.bulk_delete(["k1", "k2"]).unwrap();
     assert_eq!(gets(), before, "no manifest read without large values");
-    d.set("big", &serde_bytes::ByteBuf::from(vec![9u8; 500 * 1024]))
+    d.set("big", serde_bytes::ByteBuf::from(vec![9u8; 500 * 1024]))
         .unwrap();
     let before = gets();
     d.insert_many([
@@ -253,7 +254,7 @@ fn batch_writes_skip_the_manifest_read_until_a_large_value_exists() {
         "the replaced large value's chunks are gone"
     );
     // A fresh map on the same namespace finds the marker written by the first one.
-    d.set("big2", &serde_bytes::ByteBuf::from(vec![7u8; 500 * 1024]))
+    d.set("big2", serde_bytes::ByteBuf::from(vec![7u8; 500 * 1024]))
         .unwrap();
     let again: DynamoDbDict<serde_bytes::ByteBuf> = DynamoDbDict::builder(crate::support::TABLE)
         .namespace(d.namespace())
@@ -284,7 +285,7 @@ fn large_value_operations_cost_a_known_number_of_requests() {
         .build()
         .unwrap();
     let value = |seed| serde_bytes::ByteBuf::from(blob(seed, 1024 * 1024));
-    d.set("warm-up", &value(0)).unwrap(); // writes the namespace's large-value marker
+    d.set("warm-up", value(0)).unwrap(); // writes the namespace's large-value marker
     let mut measured = Vec::new();
     let mut cost = |label: &str, op: &mut dyn FnMut()| -> BTreeMap<String, u64> {
         let before = proxy.operations();
@@ -303,19 +304,19 @@ fn large_value_operations_cost_a_known_number_of_requests() {
     };
     assert_eq!(
         cost("insert, new key", &mut || {
-            assert_eq!(d.insert("a", &value(1)).unwrap(), None)
+            assert_eq!(d.insert("a", value(1)).unwrap(), None)
         }),
         expect(&[("BatchWriteItem", 1), ("PutItem", 2)])
     );
     assert_eq!(
         cost("insert over a large value", &mut || {
-            assert_eq!(d.insert("a", &value(2)).unwrap(), Some(value(1)))
+            assert_eq!(d.insert("a", value(2)).unwrap(), Some(value(1)))
         }),
         expect(&[("BatchGetItem", 1), ("BatchWriteItem", 1), ("PutItem", 3)])
     );
     assert_eq!(
         cost("set over a large value", &mut || d
-            .set("a", &value(3))
+            .set("a", value(3))
             .unwrap()),
         expect(&[("BatchWriteItem", 1), ("PutItem", 2)])
     );
@@ -341,7 +342,7 @@ fn large_value_operations_cost_a_known_number_of_requests() {
     );
     assert_eq!(
         cost("small set, namespace with large values", &mut || {
-            d.set("s", &serde_bytes::ByteBuf::from(vec![1u8])).unwrap()
+            d.set("s", serde_bytes::ByteBuf::from(vec![1u8])).unwrap()
         }),
         expect(&[("PutItem", 1)])
     );
@@ -363,7 +364,7 @@ fn large_value_operations_cost_a_known_number_of_requests() {
 #[test]
 fn the_sweep_survives_foreign_generation_records() {
     let d: DynamoDbDict<serde_bytes::ByteBuf> = quick("large-foreign").build().unwrap();
-    d.set("live", &serde_bytes::ByteBuf::from(blob(3, 500 * 1024)))
+    d.set("live", serde_bytes::ByteBuf::from(blob(3, 500 * 1024)))
         .unwrap();
     let raw = Raw::new();
     let record = |shard: u16, sk: String, key: String| {

@@ -28,14 +28,14 @@ fn get_insert_set_contains_remove() {
     let d: DynamoDbDict<User> = dict("crud");
     assert_eq!(d.get("alice").unwrap(), None);
     assert!(!d.contains_key("alice").unwrap());
-    assert_eq!(d.insert("alice", &user("alice", 30)).unwrap(), None);
+    assert_eq!(d.insert("alice", user("alice", 30)).unwrap(), None);
     assert_eq!(
-        d.insert("alice", &user("alice", 31)).unwrap(),
+        d.insert("alice", user("alice", 31)).unwrap(),
         Some(user("alice", 30))
     );
     assert_eq!(d.get("alice").unwrap(), Some(user("alice", 31)));
     assert!(d.contains_key("alice").unwrap());
-    d.set("bob", &user("bob", 5)).unwrap();
+    d.set("bob", user("bob", 5)).unwrap();
     assert_eq!(d.get("bob").unwrap(), Some(user("bob", 5)));
     assert_eq!(d.len().unwrap(), 2);
     assert!(d.remove("alice").unwrap());
@@ -44,7 +44,7 @@ fn get_insert_set_contains_remove() {
     assert_eq!(d.len().unwrap(), 1);
     // Unicode and odd keys round-trip as they are.
     for key in ["ключ", "a b/c?d#e", "🦀", " "] {
-        d.set(key, &user(key, 1)).unwrap();
+        d.set(key, user(key, 1)).unwrap();
         assert_eq!(d.get(key).unwrap().unwrap().name, key);
     }
 }
@@ -52,13 +52,13 @@ fn get_insert_set_contains_remove() {
 #[test]
 fn pop_is_one_atomic_delete() {
     let d: DynamoDbDict<String> = dict("pop");
-    d.set("k", &"v".to_owned()).unwrap();
+    d.set("k", "v".to_owned()).unwrap();
     assert_eq!(d.pop("k").unwrap(), Some("v".to_owned()));
     assert_eq!(d.pop("k").unwrap(), None);
     assert_eq!(d.get("k").unwrap(), None);
 
     // Eight threads pop the same key: exactly one gets the value.
-    d.set("race", &"prize".to_owned()).unwrap();
+    d.set("race", "prize".to_owned()).unwrap();
     let barrier = std::sync::Barrier::new(8);
     let winners: Vec<Option<String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
@@ -160,7 +160,7 @@ fn insert_many_get_many_and_bulk_delete_span_many_batches() {
     assert_eq!(d.get("key-199").unwrap(), None);
     assert_eq!(d.get("key-200").unwrap(), Some(200));
     d.bulk_delete(Vec::<String>::new()).unwrap();
-    assert!(d.get_many::<&str>(&[]).unwrap().is_empty());
+    assert!(d.get_many::<&str>([]).unwrap().is_empty());
 }
 
 #[test]
@@ -252,11 +252,11 @@ fn clear_only_touches_its_namespace() {
 #[test]
 fn expired_items_read_as_absent_at_once() {
     let d: DynamoDbDict<String> = dict("ttl");
-    d.insert_with_ttl("short", &"gone soon".into(), Duration::from_secs(1))
+    d.insert_with_ttl("short", "gone soon".into(), Duration::from_secs(1))
         .unwrap();
-    d.insert_with_ttl("long", &"stays".into(), Duration::from_secs(3600))
+    d.insert_with_ttl("long", "stays".into(), Duration::from_secs(3600))
         .unwrap();
-    d.set("forever", &"no ttl".into()).unwrap();
+    d.set("forever", "no ttl".into()).unwrap();
     assert_eq!(d.get("short").unwrap().as_deref(), Some("gone soon"));
     assert_eq!(d.len().unwrap(), 3);
     std::thread::sleep(Duration::from_millis(2100));
@@ -269,17 +269,17 @@ fn expired_items_read_as_absent_at_once() {
         HashSet::from(["long".to_owned(), "forever".to_owned()])
     );
     assert_eq!(
-        d.get_many(&["short", "long"]).unwrap(),
+        d.get_many(["short", "long"]).unwrap(),
         vec![None, Some("stays".into())]
     );
     // An expired key counts as missing for setdefault, insert and pop.
-    d.insert_with_ttl("again", &"old".into(), Duration::from_secs(1))
+    d.insert_with_ttl("again", "old".into(), Duration::from_secs(1))
         .unwrap();
-    d.insert_with_ttl("popme", &"old".into(), Duration::from_secs(1))
+    d.insert_with_ttl("popme", "old".into(), Duration::from_secs(1))
         .unwrap();
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(d.setdefault("short", "fresh".into()).unwrap(), "fresh");
-    assert_eq!(d.insert("again", &"new".into()).unwrap(), None);
+    assert_eq!(d.insert("again", "new".into()).unwrap(), None);
     assert_eq!(d.pop("popme").unwrap(), None);
     assert!(!d.remove("popme").unwrap());
 }
@@ -290,7 +290,7 @@ fn default_ttl_applies_and_ttl_can_be_disabled() {
         .default_ttl(Duration::from_secs(1))
         .build()
         .unwrap();
-    d.set("a", &1).unwrap();
+    d.set("a", 1).unwrap();
     d.insert_many([("b", 2u8)]).unwrap();
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(d.len().unwrap(), 0);
@@ -301,9 +301,9 @@ fn default_ttl_applies_and_ttl_can_be_disabled() {
         .local()
         .build()
         .unwrap();
-    plain.set("a", &1).unwrap();
+    plain.set("a", 1).unwrap();
     assert!(matches!(
-        plain.insert_with_ttl("a", &1, Duration::from_secs(1)),
+        plain.insert_with_ttl("a", 1, Duration::from_secs(1)),
         Err(Error::Config(_))
     ));
     assert_eq!(plain.setdefault("a", 2).unwrap(), 1);
@@ -349,7 +349,7 @@ fn documents_are_native_maps_in_the_table() {
         .serializer(Serializer::document())
         .build()
         .unwrap();
-    d.set("alice", &user("alice", 30)).unwrap();
+    d.set("alice", user("alice", 30)).unwrap();
     let raw = Raw::new();
     let item = raw
         .block(
@@ -385,12 +385,12 @@ fn documents_are_native_maps_in_the_table() {
 fn clones_and_namespace_views_share_one_connection() {
     let d: DynamoDbDict<u32> = dict("views");
     let clone = d.clone();
-    clone.set("a", &1).unwrap();
+    clone.set("a", 1).unwrap();
     assert_eq!(d.get("a").unwrap(), Some(1));
     let other: DynamoDbDict<String> = d
         .with_namespace(&format!("{}-other", d.namespace()), Serializer::json())
         .unwrap();
-    other.set("a", &"text".into()).unwrap();
+    other.set("a", "text".into()).unwrap();
     assert_eq!(other.get("a").unwrap().as_deref(), Some("text"));
     assert_eq!(d.get("a").unwrap(), Some(1));
     assert!(matches!(
@@ -409,7 +409,7 @@ fn existing_sdk_config_and_client_can_be_reused() {
         .client(&raw.client)
         .build()
         .unwrap();
-    d.set("x", &1).unwrap();
+    d.set("x", 1).unwrap();
     let sdk_config = raw.block(
         dynamodict::aws_config::defaults(dynamodict::aws_config::BehaviorVersion::latest())
             .region(dynamodict::aws_config::Region::new("eu-west-1"))

@@ -60,8 +60,8 @@ proptest! {
             match op {
                 Op::Get(k) => prop_assert_eq!(d.get(&key(k)).unwrap(), model.get(&key(k)).copied()),
                 Op::Contains(k) => prop_assert_eq!(d.contains_key(&key(k)).unwrap(), model.contains_key(&key(k))),
-                Op::Insert(k, v) => prop_assert_eq!(d.insert(&key(k), &v).unwrap(), model.insert(key(k), v)),
-                Op::Set(k, v) => { d.set(&key(k), &v).unwrap(); model.insert(key(k), v); }
+                Op::Insert(k, v) => prop_assert_eq!(d.insert(&key(k), v).unwrap(), model.insert(key(k), v)),
+                Op::Set(k, v) => { d.set(&key(k), v).unwrap(); model.insert(key(k), v); }
                 Op::Remove(k) => prop_assert_eq!(d.remove(&key(k)).unwrap(), model.remove(&key(k)).is_some()),
                 Op::Pop(k) => prop_assert_eq!(d.pop(&key(k)).unwrap(), model.remove(&key(k))),
                 Op::SetDefault(k, v) => prop_assert_eq!(d.setdefault(&key(k), v).unwrap(), *model.entry(key(k)).or_insert(v)),
@@ -110,7 +110,7 @@ fn eight_threads_leave_what_their_acknowledged_operations_imply() {
                         let k = format!("t{t}-{}", rng.u8(0..10));
                         match rng.u8(0..5) {
                             0 => {
-                                assert_eq!(d.insert(&k, &i).unwrap(), model.insert(k, i));
+                                assert_eq!(d.insert(&k, i).unwrap(), model.insert(k, i));
                             }
                             1 => {
                                 assert_eq!(d.pop(&k).unwrap(), model.remove(&k));

@@ -91,7 +91,7 @@ fn workload(d: &DynamoDbDict<String>, process: &str, seed: u64) -> Vec<Record> {
                         let arg = format!("{worker}:{i}");
                         let op = match rng.u8(..100) {
                             0..45 => Op::Insert {
-                                old: d.insert(&key, &arg).expect("insert"),
+                                old: d.insert(&key, arg.clone()).expect("insert"),
                                 arg,
                             },
                             45..80 => Op::Pop {

@@ -462,9 +462,9 @@ impl Writer {
                     Call::new(if op == Op::Set { "set" } else { "insert" }).write(&name, Some(tag));
                 begin(&call);
                 if op == Op::Set {
-                    call.finish(d.set(&name, &tag.value()), |()| Vec::new())
+                    call.finish(d.set(&name, tag.value()), |()| Vec::new())
                 } else {
-                    call.finish(d.insert(&name, &tag.value()), |old| one(&name, old))
+                    call.finish(d.insert(&name, tag.value()), |old| one(&name, old))
                 }
             }
             Op::SetDefault => {
@@ -1065,8 +1065,8 @@ fn a_resent_manifest_never_refers_to_reclaimed_chunks() {
         });
         let (result_a, result_b) = std::thread::scope(|s| {
             let writer = s.spawn(|| match op_a {
-                A::Set => a.set(&key, &tag_a.value()).map(|()| None),
-                A::Insert => a.insert(&key, &tag_a.value()),
+                A::Set => a.set(&key, tag_a.value()).map(|()| None),
+                A::Insert => a.insert(&key, tag_a.value()),
                 A::SetDefault => a.setdefault(&key, tag_a.value()).map(Some),
                 A::InsertMany => a.insert_many([(&key, tag_a.value())]).map(|()| None),
             });
@@ -1079,7 +1079,7 @@ fn a_resent_manifest_never_refers_to_reclaimed_chunks() {
             });
             let result_b = match op_b {
                 B::Remove => b.remove(&key).map(|_| None),
-                B::SetSmall | B::SetLarge => b.set(&key, &tag_b.value()).map(|()| None),
+                B::SetSmall | B::SetLarge => b.set(&key, tag_b.value()).map(|()| None),
                 B::Pop => b.pop(&key),
             };
             if copies == Copies::LostReply {
@@ -1155,7 +1155,7 @@ fn a_lost_reply_never_makes_pop_or_insert_misreport_the_old_value() {
         let key = key_name(i);
         let small = matches!(case, Case::PopSmall | Case::InsertSmallOverSmall);
         let (old, new) = (Tag::new(i, 1, 1, small), Tag::new(i, 1, 2, small));
-        referee.set(&key, &old.value()).expect("the old value");
+        referee.set(&key, old.value()).expect("the old value");
         // The first write of the call: the delete of `pop`; the inline put, or the manifest, of
         // `insert`.
         let fault = match case {
@@ -1177,7 +1177,7 @@ fn a_lost_reply_never_makes_pop_or_insert_misreport_the_old_value() {
         let result = std::thread::scope(|s| {
             let call = s.spawn(|| match case {
                 Case::PopSmall | Case::PopLarge => d.pop(&key),
-                _ => d.insert(&key, &new.value()),
+                _ => d.insert(&key, new.value()),
             });
             wait_until("the lost reply", || {
                 proxy.stats().lost_replies > before || call.is_finished()
@@ -1223,7 +1223,7 @@ fn insert_many_of_slow_large_values_is_never_reported_as_throttling() {
     let d = open(&ns, Some(&proxy.endpoint()), QUICK);
     // Each upload: a record put and a chunk batch, 0.4 s each; five of them take 4 s, twice
     // the manifest deadline (QUICK: grace 4 s, manifests within 2 s).
-    d.set("k0", &Tag::new(0, 1, 1, false).value())
+    d.set("k0", Tag::new(0, 1, 1, false).value())
         .expect("the namespace's first large value");
     proxy.set_fault(Fault::Latency(Duration::from_millis(400)));
     let batches_before = proxy.operation_count("BatchWriteItem");
@@ -1351,8 +1351,8 @@ fn race_call(
         ks
     };
     match op {
-        RaceOp::Insert => log.note(d.insert(&name, &tag(key, rng).value()), one),
-        RaceOp::Set => log.note(d.set(&name, &tag(key, rng).value()), |()| Vec::new()),
+        RaceOp::Insert => log.note(d.insert(&name, tag(key, rng).value()), one),
+        RaceOp::Set => log.note(d.set(&name, tag(key, rng).value()), |()| Vec::new()),
         RaceOp::SetDefault => {
             let value = tag(key, rng).value();
             log.note(d.setdefault(&name, value), |v| one(Some(v)));

@@ -87,7 +87,7 @@ fn configuration_types_never_print_secrets() {
     assert_clean("Keys", &d.keys(), None);
     assert_clean("Values", &d.values(), None);
     assert_clean("Items", &d.items(), None);
-    d.set("k", &"value".to_owned()).unwrap();
+    d.set("k", "value".to_owned()).unwrap();
     assert_clean(
         "an encoded value",
         &d.serializer().dumps("k", "value").unwrap(),
@@ -132,7 +132,7 @@ fn configuration_types_never_print_secrets() {
         .namespace(unique("secrets-cache"))
         .secret_key(SIGNING_KEY)
         .salt(SALT)
-        .with_dict(|b| b.credentials(ACCESS_KEY, SECRET_KEY, Some(SESSION_TOKEN.to_owned())))
+        .dict(|b| b.credentials(ACCESS_KEY, SECRET_KEY, Some(SESSION_TOKEN.to_owned())))
         .endpoint_url(support::endpoint());
     assert_clean("CacheBuilder", &cache_builder, None);
     let cache = cache_builder.build().expect("building the cache");
@@ -176,7 +176,7 @@ fn errors_from_real_failures_never_print_secrets() {
     assert!(matches!(timeout, Error::Timeout { .. }), "{timeout:?}");
     errors.push(("timeout", timeout));
     proxy.set_fault(Fault::Reset);
-    errors.push(("reset", d.insert("k", &"v".into()).unwrap_err()));
+    errors.push(("reset", d.insert("k", "v".into()).unwrap_err()));
     proxy.set_fault(Fault::Throttle {
         share: 1.0,
         code: ThrottleCode::ProvisionedThroughputExceeded,
@@ -205,7 +205,7 @@ fn errors_from_real_failures_never_print_secrets() {
     errors.push(("rejected credentials", rejected));
 
     // Tampered, foreign and undecodable values.
-    d.set("k", &"genuine".into()).unwrap();
+    d.set("k", "genuine".into()).unwrap();
     let raw = Raw::new();
     let mut item = raw.get(d.namespace(), "k").unwrap();
     let mut bytes = item["v"].as_b().unwrap().as_ref().to_vec();
@@ -221,7 +221,7 @@ fn errors_from_real_failures_never_print_secrets() {
         .unwrap();
     errors.push(("serializer mismatch", other.get("k").unwrap_err()));
     let wrong_type = d.with_namespace::<u8>(d.namespace(), signed()).unwrap();
-    d.set("k", &"text".into()).unwrap();
+    d.set("k", "text".into()).unwrap();
     errors.push(("deserialize", wrong_type.get("k").unwrap_err()));
 
     // Table-level failures.

@@ -67,7 +67,7 @@ fn layout_is_recorded_and_a_mismatch_is_refused() {
         .local()
         .build()
         .unwrap();
-    d.set("a", &1).unwrap();
+    d.set("a", 1).unwrap();
     // Same shard count: fine, and the data is visible.
     let again: DynamoDbDict<u8> = DynamoDbDict::builder(&table)
         .shards(4)
