@@ -1,14 +1,17 @@
 //! # dynamodict
 //!
-//! A persistent, dictionary-style map stored in an Amazon DynamoDB table, for synchronous Rust
-//! code, and an HTTP response cache built on it.
+//! A persistent, dictionary-style map stored in an Amazon DynamoDB table, for blocking and
+//! async Rust code, and an HTTP response cache built on it.
 //!
 //! - [`DynamoDbDict`]: a typed map (`get`, `insert`, `remove`, `pop`, `setdefault`, `keys`,
-//!   `values`, `bulk_delete`, `clear`, ...) with a blocking API over the async AWS SDK.
+//!   `values`, `bulk_delete`, `clear`, ...) with a blocking API;
+//! - [`AsyncDynamoDbDict`]: the same map for async code (every method a `Send` future on the
+//!   caller's tokio runtime; `keys`/`values`/`items` are streams). The blocking map is a thin
+//!   shell over it, and either converts into the other.
 //! - [`serializer`]: the pluggable pipeline that turns values into items (bincode, JSON, native
 //!   DynamoDB documents, HMAC signing, zstd compression, your own stages).
 //! - [`layout`]: how keys and namespaces map onto the table.
-//! - [`cache`]: [`DynamoDbCache`], HTTP response bookkeeping on top of the map (requests-cache's
+//! - [`cache`]: [`DynamoDbCache`] and [`cache::AsyncDynamoDbCache`], HTTP response bookkeeping on top of the map (requests-cache's
 //!   `DynamoDbCache` API: `save_response`, `get_response`, `create_key`, `delete`, `filter`, ...).
 //!
 //! ```
@@ -17,7 +20,7 @@
 //! let dict: DynamoDbDict<Vec<String>> = DynamoDbDict::builder("quickstart")
 //!     .local() // an embedded DynamoDB Local; see the README for AWS
 //!     .build()?;
-//! dict.insert("fruits", &vec!["apple".to_owned(), "pear".to_owned()])?;
+//! dict.insert("fruits", vec!["apple".to_owned(), "pear".to_owned()])?;
 //! assert_eq!(dict.get("fruits")?.map(|v| v.len()), Some(2));
 //! # Ok::<(), dynamodict::Error>(())
 //! ```

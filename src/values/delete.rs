@@ -157,16 +157,27 @@ impl Store {
     /// another form): no manifest can refer to one any more, since every write creates a new
     /// generation and sends its manifest within half the grace period. Younger generations
     /// may belong to writes still in flight; the sweep reclaims those that end unreferenced.
+    ///
+    /// All chunks go first, then the records: a generation's record is what lets the sweep find
+    /// its chunks, so it must outlive them even if this call is cut short (a crash, a dropped
+    /// future). A record whose chunks are gone is reclaimed by the sweep like any other.
     async fn clear_old_generations(&self, started: u64) -> Result<()> {
         let engine = &self.engine;
+        let shards = 0..engine.layout.shards;
+        let chunks = shards.clone().map(|s| engine.layout.chunk_partition(s));
+        self.delete_generations_before(started, chunks.collect())
+            .await?;
+        let records = shards.map(|s| engine.layout.record_partition(s));
+        self.delete_generations_before(started, records.collect())
+            .await
+    }
+
+    /// Deletes the items of `partitions` (chunks or records) whose generation was created more
+    /// than the grace period before `started`.
+    async fn delete_generations_before(&self, started: u64, partitions: Vec<String>) -> Result<()> {
+        let engine = &self.engine;
         let cutoff = started.saturating_sub(self.grace.as_secs().saturating_add(1));
-        let partitions = (0..engine.layout.shards).flat_map(|shard| {
-            [
-                engine.layout.chunk_partition(shard),
-                engine.layout.record_partition(shard),
-            ]
-        });
-        let per_partition = partitions.map(|partition| {
+        let per_partition = partitions.into_iter().map(|partition| {
             let mut query = engine.query(partition, Projection::Keys, false);
             query.consistent = true;
             engine.for_each_page(query, move |page| async move {

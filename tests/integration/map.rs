@@ -6,6 +6,7 @@ use std::time::Duration;
 use dynamodict::{DynamoDbDict, Error, Serializer};
 use serde::{Deserialize, Serialize};
 
+use crate::support::facade::{Facade, Map, each_facade};
 use crate::support::{self, Raw, builder, dict};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,210 +26,215 @@ fn user(name: &str, age: u32) -> User {
 
 #[test]
 fn get_insert_set_contains_remove() {
-    let d: DynamoDbDict<User> = dict("crud");
-    assert_eq!(d.get("alice").unwrap(), None);
-    assert!(!d.contains_key("alice").unwrap());
-    assert_eq!(d.insert("alice", user("alice", 30)).unwrap(), None);
-    assert_eq!(
-        d.insert("alice", user("alice", 31)).unwrap(),
-        Some(user("alice", 30))
-    );
-    assert_eq!(d.get("alice").unwrap(), Some(user("alice", 31)));
-    assert!(d.contains_key("alice").unwrap());
-    d.set("bob", user("bob", 5)).unwrap();
-    assert_eq!(d.get("bob").unwrap(), Some(user("bob", 5)));
-    assert_eq!(d.len().unwrap(), 2);
-    assert!(d.remove("alice").unwrap());
-    assert!(!d.remove("alice").unwrap(), "second remove finds nothing");
-    assert_eq!(d.get("alice").unwrap(), None);
-    assert_eq!(d.len().unwrap(), 1);
-    // Unicode and odd keys round-trip as they are.
-    for key in ["ключ", "a b/c?d#e", "🦀", " "] {
-        d.set(key, user(key, 1)).unwrap();
-        assert_eq!(d.get(key).unwrap().unwrap().name, key);
-    }
+    each_facade("crud", |d: &Map<User>| {
+        assert_eq!(d.get("alice").unwrap(), None);
+        assert!(!d.contains_key("alice").unwrap());
+        assert_eq!(d.insert("alice", user("alice", 30)).unwrap(), None);
+        assert_eq!(
+            d.insert("alice", user("alice", 31)).unwrap(),
+            Some(user("alice", 30))
+        );
+        assert_eq!(d.get("alice").unwrap(), Some(user("alice", 31)));
+        assert!(d.contains_key("alice").unwrap());
+        d.set("bob", user("bob", 5)).unwrap();
+        assert_eq!(d.get("bob").unwrap(), Some(user("bob", 5)));
+        assert_eq!(d.len().unwrap(), 2);
+        assert!(d.remove("alice").unwrap());
+        assert!(!d.remove("alice").unwrap(), "second remove finds nothing");
+        assert_eq!(d.get("alice").unwrap(), None);
+        assert_eq!(d.len().unwrap(), 1);
+        // Unicode and odd keys round-trip as they are.
+        for key in ["ключ", "a b/c?d#e", "🦀", " "] {
+            d.set(key, user(key, 1)).unwrap();
+            assert_eq!(d.get(key).unwrap().unwrap().name, key);
+        }
+    });
 }
 
 #[test]
 fn pop_is_one_atomic_delete() {
-    let d: DynamoDbDict<String> = dict("pop");
-    d.set("k", "v".to_owned()).unwrap();
-    assert_eq!(d.pop("k").unwrap(), Some("v".to_owned()));
-    assert_eq!(d.pop("k").unwrap(), None);
-    assert_eq!(d.get("k").unwrap(), None);
+    each_facade("pop", |d: &Map<String>| {
+        d.set("k", "v".to_owned()).unwrap();
+        assert_eq!(d.pop("k").unwrap(), Some("v".to_owned()));
+        assert_eq!(d.pop("k").unwrap(), None);
+        assert_eq!(d.get("k").unwrap(), None);
 
-    // Eight threads pop the same key: exactly one gets the value.
-    d.set("race", "prize".to_owned()).unwrap();
-    let barrier = std::sync::Barrier::new(8);
-    let winners: Vec<Option<String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..8)
-            .map(|_| {
-                let d = d.clone();
-                let barrier = &barrier;
-                s.spawn(move || {
-                    barrier.wait();
-                    d.pop("race").unwrap()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    assert_eq!(winners.iter().flatten().count(), 1, "{winners:?}");
-}
-
-#[test]
-fn popitem_drains_the_namespace() {
-    let d: DynamoDbDict<u32> = dict("popitem");
-    assert_eq!(d.popitem().unwrap(), None);
-    let entries: BTreeMap<String, u32> = (0..20).map(|i| (format!("k{i}"), i)).collect();
-    d.insert_many(entries.clone()).unwrap();
-    let mut drained = BTreeMap::new();
-    while let Some((k, v)) = d.popitem().unwrap() {
-        assert!(
-            drained.insert(k, v).is_none(),
-            "popitem returned a key twice"
-        );
-    }
-    assert_eq!(drained, entries);
-    assert!(d.is_empty().unwrap());
-}
-
-#[test]
-fn setdefault_is_atomic_and_returns_the_stored_value() {
-    let d: DynamoDbDict<String> = dict("setdefault");
-    assert_eq!(d.setdefault("k", "first".into()).unwrap(), "first");
-    assert_eq!(d.setdefault("k", "second".into()).unwrap(), "first");
-    assert_eq!(d.get("k").unwrap().as_deref(), Some("first"));
-
-    // Eight threads race on one missing key: all get back the same stored value.
-    for round in 0..5 {
-        let key = format!("race-{round}");
+        // Eight threads pop the same key: exactly one gets the value.
+        d.set("race", "prize".to_owned()).unwrap();
         let barrier = std::sync::Barrier::new(8);
-        let got: Vec<String> = std::thread::scope(|s| {
+        let winners: Vec<Option<String>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
-                .map(|t| {
-                    let (d, key, barrier) = (d.clone(), key.clone(), &barrier);
+                .map(|_| {
+                    let d = d.clone();
+                    let barrier = &barrier;
                     s.spawn(move || {
                         barrier.wait();
-                        d.setdefault(&key, format!("thread-{t}")).unwrap()
+                        d.pop("race").unwrap()
                     })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        let stored = d.get(&key).unwrap().unwrap();
-        assert!(
-            got.iter().all(|g| *g == stored),
-            "round {round}: {got:?} vs {stored}"
-        );
-    }
+        assert_eq!(winners.iter().flatten().count(), 1, "{winners:?}");
+    });
+}
+
+#[test]
+fn popitem_drains_the_namespace() {
+    each_facade("popitem", |d: &Map<u32>| {
+        assert_eq!(d.popitem().unwrap(), None);
+        let entries: BTreeMap<String, u32> = (0..20).map(|i| (format!("k{i}"), i)).collect();
+        d.insert_many(entries.clone()).unwrap();
+        let mut drained = BTreeMap::new();
+        while let Some((k, v)) = d.popitem().unwrap() {
+            assert!(
+                drained.insert(k, v).is_none(),
+                "popitem returned a key twice"
+            );
+        }
+        assert_eq!(drained, entries);
+        assert!(d.is_empty().unwrap());
+    });
+}
+
+#[test]
+fn setdefault_is_atomic_and_returns_the_stored_value() {
+    each_facade("setdefault", |d: &Map<String>| {
+        assert_eq!(d.setdefault("k", "first".into()).unwrap(), "first");
+        assert_eq!(d.setdefault("k", "second".into()).unwrap(), "first");
+        assert_eq!(d.get("k").unwrap().as_deref(), Some("first"));
+
+        // Eight threads race on one missing key: all get back the same stored value.
+        for round in 0..5 {
+            let key = format!("race-{round}");
+            let barrier = std::sync::Barrier::new(8);
+            let got: Vec<String> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|t| {
+                        let (d, key, barrier) = (d.clone(), key.clone(), &barrier);
+                        s.spawn(move || {
+                            barrier.wait();
+                            d.setdefault(&key, format!("thread-{t}")).unwrap()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let stored = d.get(&key).unwrap().unwrap();
+            assert!(
+                got.iter().all(|g| *g == stored),
+                "round {round}: {got:?} vs {stored}"
+            );
+        }
+    });
 }
 
 #[test]
 fn insert_many_get_many_and_bulk_delete_span_many_batches() {
-    let d: DynamoDbDict<u64> = dict("batch");
-    // 260 entries: 11 write batches; a duplicate key where the last value wins.
-    let mut entries: Vec<(String, u64)> = (0..260).map(|i| (format!("key-{i}"), i)).collect();
-    entries.push(("key-0".into(), 999));
-    d.insert_many(entries).unwrap();
-    assert_eq!(d.len().unwrap(), 260);
+    each_facade("batch", |d: &Map<u64>| {
+        // 260 entries: 11 write batches; a duplicate key where the last value wins.
+        let mut entries: Vec<(String, u64)> = (0..260).map(|i| (format!("key-{i}"), i)).collect();
+        entries.push(("key-0".into(), 999));
+        d.insert_many(entries).unwrap();
+        assert_eq!(d.len().unwrap(), 260);
 
-    // 250 keys asked (3 read batches), in order, with a duplicate and missing keys.
-    let mut asked: Vec<String> = (0..248).map(|i| format!("key-{i}")).collect();
-    asked.push("missing".into());
-    asked.push("key-5".into());
-    let got = d.get_many(&asked).unwrap();
-    assert_eq!(got.len(), 250);
-    assert_eq!(got[0], Some(999));
-    for (i, value) in got.iter().enumerate().take(248).skip(1) {
-        assert_eq!(*value, Some(i as u64));
-    }
-    assert_eq!(got[248], None);
-    assert_eq!(got[249], Some(5));
+        // 250 keys asked (3 read batches), in order, with a duplicate and missing keys.
+        let mut asked: Vec<String> = (0..248).map(|i| format!("key-{i}")).collect();
+        asked.push("missing".into());
+        asked.push("key-5".into());
+        let got = d.get_many(&asked).unwrap();
+        assert_eq!(got.len(), 250);
+        assert_eq!(got[0], Some(999));
+        for (i, value) in got.iter().enumerate().take(248).skip(1) {
+            assert_eq!(*value, Some(i as u64));
+        }
+        assert_eq!(got[248], None);
+        assert_eq!(got[249], Some(5));
 
-    // update is the same operation.
-    d.update([("key-1", 1001u64)]).unwrap();
-    assert_eq!(d.get("key-1").unwrap(), Some(1001));
+        // update is the same operation.
+        d.update([("key-1", 1001u64)]).unwrap();
+        assert_eq!(d.get("key-1").unwrap(), Some(1001));
 
-    // Delete 200 existing keys and 30 that never existed.
-    let doomed: Vec<String> = (0..200)
-        .map(|i| format!("key-{i}"))
-        .chain((0..30).map(|i| format!("ghost-{i}")))
-        .collect();
-    d.bulk_delete(&doomed).unwrap();
-    assert_eq!(d.len().unwrap(), 60);
-    assert_eq!(d.get("key-199").unwrap(), None);
-    assert_eq!(d.get("key-200").unwrap(), Some(200));
-    d.bulk_delete(Vec::<String>::new()).unwrap();
-    assert!(d.get_many::<&str>([]).unwrap().is_empty());
+        // Delete 200 existing keys and 30 that never existed.
+        let doomed: Vec<String> = (0..200)
+            .map(|i| format!("key-{i}"))
+            .chain((0..30).map(|i| format!("ghost-{i}")))
+            .collect();
+        d.bulk_delete(&doomed).unwrap();
+        assert_eq!(d.len().unwrap(), 60);
+        assert_eq!(d.get("key-199").unwrap(), None);
+        assert_eq!(d.get("key-200").unwrap(), Some(200));
+        d.bulk_delete(Vec::<String>::new()).unwrap();
+        assert!(d.get_many::<&str>([]).unwrap().is_empty());
+    });
 }
 
 #[test]
 fn keys_values_items_page_through_more_than_one_page() {
     // One shard, so one partition holds every item: 2,400 values of 1 KiB are > 2 MB, which
     // DynamoDB must return in several 1 MB pages.
-    let table = support::unique("paging");
-    let d: DynamoDbDict<String> = DynamoDbDict::builder(&table)
-        .shards(1)
-        .local()
-        .build()
-        .unwrap();
-    let value = "x".repeat(1024);
-    let n = 2400;
-    d.insert_many((0..n).map(|i| (format!("k{i:05}"), value.clone())))
-        .unwrap();
+    for facade in Facade::ALL {
+        let table = support::unique("paging");
+        let d: Map<String> = Map::build(DynamoDbDict::builder(&table).shards(1).local(), facade);
+        let value = "x".repeat(1024);
+        let n = 2400;
+        d.insert_many((0..n).map(|i| (format!("k{i:05}"), value.clone())))
+            .unwrap();
 
-    let keys: Vec<String> = d.keys().collect::<Result<_, _>>().unwrap();
-    assert_eq!(keys.len(), n);
-    assert_eq!(
-        keys.iter().collect::<HashSet<_>>().len(),
-        n,
-        "no duplicates"
-    );
-    let values: Vec<String> = d.values().collect::<Result<_, _>>().unwrap();
-    assert_eq!(values.len(), n);
-    assert!(values.iter().all(|v| *v == value));
-    let items: BTreeMap<String, String> = d.items().collect::<Result<_, _>>().unwrap();
-    assert_eq!(items.len(), n);
-    assert!(items.contains_key("k00000") && items.contains_key(&format!("k{:05}", n - 1)));
-    assert_eq!(d.len().unwrap(), n);
+        let keys: Vec<String> = d.keys().into_iter().collect::<Result<_, _>>().unwrap();
+        assert_eq!(keys.len(), n);
+        assert_eq!(
+            keys.iter().collect::<HashSet<_>>().len(),
+            n,
+            "no duplicates"
+        );
+        let values: Vec<String> = d.values().into_iter().collect::<Result<_, _>>().unwrap();
+        assert_eq!(values.len(), n);
+        assert!(values.iter().all(|v| *v == value));
+        let items: BTreeMap<String, String> =
+            d.items().into_iter().collect::<Result<_, _>>().unwrap();
+        assert_eq!(items.len(), n);
+        assert!(items.contains_key("k00000") && items.contains_key(&format!("k{:05}", n - 1)));
+        assert_eq!(d.len().unwrap(), n);
 
-    // Page count really exceeded one: ask the server directly.
-    let raw = Raw::new();
-    let first = raw
-        .block(
-            raw.client
-                .query()
-                .table_name(&table)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(
-                    ":p",
-                    dynamodict::aws_sdk_dynamodb::types::AttributeValue::S("default#0".into()),
-                )
-                .send(),
-        )
-        .unwrap();
-    assert!(
-        first.last_evaluated_key.is_some(),
-        "the data set must span several pages"
-    );
+        // Page count really exceeded one: ask the server directly.
+        let raw = Raw::new();
+        let first = raw
+            .block(
+                raw.client
+                    .query()
+                    .table_name(&table)
+                    .key_condition_expression("pk = :p")
+                    .expression_attribute_values(
+                        ":p",
+                        dynamodict::aws_sdk_dynamodb::types::AttributeValue::S("default#0".into()),
+                    )
+                    .send(),
+            )
+            .unwrap();
+        assert!(
+            first.last_evaluated_key.is_some(),
+            "the data set must span several pages"
+        );
+    }
 }
 
 #[test]
 fn iterators_over_the_sharded_namespace() {
-    let d: DynamoDbDict<u32> = dict("iter");
-    assert_eq!(d.keys().count(), 0);
-    assert!(d.is_empty().unwrap());
-    d.insert_many((0..100).map(|i| (format!("k{i}"), i)))
-        .unwrap();
-    let mut keys: Vec<String> = d.keys().map(Result::unwrap).collect();
-    keys.sort();
-    let mut expected: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
-    expected.sort();
-    assert_eq!(keys, expected);
-    let sum: u32 = d.values().map(Result::unwrap).sum();
-    assert_eq!(sum, (0..100u32).sum::<u32>());
-    assert!(!d.is_empty().unwrap());
+    each_facade("iter", |d: &Map<u32>| {
+        assert_eq!(d.keys().len(), 0);
+        assert!(d.is_empty().unwrap());
+        d.insert_many((0..100).map(|i| (format!("k{i}"), i)))
+            .unwrap();
+        let mut keys: Vec<String> = d.keys().into_iter().map(Result::unwrap).collect();
+        keys.sort();
+        let mut expected: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+        expected.sort();
+        assert_eq!(keys, expected);
+        let sum: u32 = d.values().into_iter().map(Result::unwrap).sum();
+        assert_eq!(sum, (0..100u32).sum::<u32>());
+        assert!(!d.is_empty().unwrap());
+    });
 }
 
 #[test]

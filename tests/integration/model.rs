@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 
-use dynamodict::DynamoDbDict;
+use dynamodict::AsyncDynamoDbDict;
 use proptest::prelude::*;
 
-use crate::support::dict;
+use crate::support::builder;
+use crate::support::facade::{Facade, Map, each_facade};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -53,8 +54,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 200, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_operations_match_a_hashmap(ops in prop::collection::vec(op(), 1..40)) {
-        let d: DynamoDbDict<i32> = dict("model");
+    fn random_operations_match_a_hashmap(facade in 0..Facade::ALL.len(), ops in prop::collection::vec(op(), 1..40)) {
+        let d: Map<i32> = Map::open("model", Facade::ALL[facade]);
         let mut model: HashMap<String, i32> = HashMap::new();
         for op in ops {
             match op {
@@ -80,7 +81,7 @@ proptest! {
                 }
                 Op::Len => prop_assert_eq!(d.len().unwrap(), model.len()),
                 Op::Keys => {
-                    let mut got: Vec<String> = d.keys().map(Result::unwrap).collect();
+                    let mut got: Vec<String> = d.keys().into_iter().map(Result::unwrap).collect();
                     let mut want: Vec<String> = model.keys().cloned().collect();
                     got.sort();
                     want.sort();
@@ -89,14 +90,77 @@ proptest! {
                 Op::Clear => { d.clear().unwrap(); model.clear(); }
             }
         }
-        let stored: HashMap<String, i32> = d.items().map(Result::unwrap).collect();
+        let stored: HashMap<String, i32> = d.items().into_iter().map(Result::unwrap).collect();
         prop_assert_eq!(stored, model);
     }
 }
 
 #[test]
 fn eight_threads_leave_what_their_acknowledged_operations_imply() {
-    let d: DynamoDbDict<u64> = dict("concurrent");
+    each_facade("concurrent", eight_workers_check);
+}
+
+/// One worker's operations on its own key range (so its model is exact), mixed with
+/// `setdefault` races on shared keys, whose winner must be unique. Returns the worker's model.
+async fn worker(d: AsyncDynamoDbDict<u64>, t: u64) -> HashMap<String, u64> {
+    let mut rng = fastrand::Rng::with_seed(t);
+    let mut model = HashMap::new();
+    for i in 0..60u64 {
+        let k = format!("t{t}-{}", rng.u8(0..10));
+        match rng.u8(0..5) {
+            0 => assert_eq!(d.insert(&k, i).await.unwrap(), model.insert(k, i)),
+            1 => assert_eq!(d.pop(&k).await.unwrap(), model.remove(&k)),
+            2 => assert_eq!(
+                d.setdefault(&k, i).await.unwrap(),
+                *model.entry(k).or_insert(i)
+            ),
+            3 => assert_eq!(d.get(&k).await.unwrap(), model.get(&k).copied()),
+            _ => {
+                let shared = format!("shared-{}", rng.u8(0..3));
+                d.setdefault(&shared, t).await.unwrap();
+            }
+        }
+    }
+    model
+}
+
+#[test]
+fn eight_tasks_on_a_multi_thread_runtime_leave_what_their_acknowledged_operations_imply() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let d: AsyncDynamoDbDict<u64> = rt
+        .block_on(builder("concurrent-tasks").build_async())
+        .unwrap();
+    let models = rt.block_on(async {
+        let tasks: Vec<_> = (0..8u64)
+            .map(|t| tokio::spawn(worker(d.clone(), t)))
+            .collect();
+        let mut models = Vec::new();
+        for task in tasks {
+            models.push(task.await.expect("a worker task panicked"));
+        }
+        models
+    });
+    check_models(&Map::wrap(d, rt), models);
+}
+
+/// Whether the stored entries are exactly what the workers' models imply.
+fn check_models(d: &Map<u64>, models: Vec<HashMap<String, u64>>) {
+    let mut expected: HashMap<String, u64> = models.into_iter().flatten().collect();
+    let stored: HashMap<String, u64> = d.items().into_iter().map(Result::unwrap).collect();
+    for s in 0..3 {
+        if let Some(v) = stored.get(&format!("shared-{s}")) {
+            assert!(*v < 8);
+            expected.insert(format!("shared-{s}"), *v);
+        }
+    }
+    assert_eq!(stored, expected);
+}
+
+fn eight_workers_check(d: &Map<u64>) {
     // Each thread owns a key range (so its own model is exact) and also hammers shared keys
     // with setdefault, whose winner must be unique.
     let models: Vec<HashMap<String, u64>> = std::thread::scope(|s| {
@@ -137,7 +201,7 @@ fn eight_threads_leave_what_their_acknowledged_operations_imply() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let mut expected: HashMap<String, u64> = models.into_iter().flatten().collect();
-    let stored: HashMap<String, u64> = d.items().map(Result::unwrap).collect();
+    let stored: HashMap<String, u64> = d.items().into_iter().map(Result::unwrap).collect();
     for s in 0..3 {
         if let Some(v) = stored.get(&format!("shared-{s}")) {
             assert!(*v < 8);

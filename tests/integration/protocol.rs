@@ -1695,3 +1695,135 @@ fn a_killed_server_leaves_nothing_unreadable_or_unreferenced() {
     let _ = std::fs::remove_dir_all(&dir);
     verdict.assert();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Dropped futures (async cancellation)
+
+/// Futures of the async map dropped at many points (a `tokio::time::timeout` around each call,
+/// its limit stepping through the whole length of a large write): no value is ever torn or
+/// unreadable, and everything a dropped call left behind is reclaimed by the sweep.
+#[test]
+fn dropped_futures_leave_nothing_torn_and_nothing_unreclaimed() {
+    let profile = QUICK;
+    let ns = unique("cancel");
+    let d = open(&ns, None, profile);
+    let map = d.to_async();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let keys = 4;
+    let mut seq = 0u32;
+    let mut next = |key: usize, small: bool| {
+        seq += 1;
+        Tag::new(key, 7, seq, small).value()
+    };
+    for key in 0..keys {
+        d.set(&key_name(key), next(key, false)).unwrap();
+    }
+    let ops = [
+        "insert",
+        "set",
+        "pop",
+        "insert_many",
+        "setdefault",
+        "clear",
+        "bulk_delete",
+    ];
+    let (mut cut, mut completed) = (BTreeMap::<&str, usize>::new(), 0usize);
+    let mut rng = fastrand::Rng::with_seed(11);
+    for step in 0..84u64 {
+        // From 0 to ~250 ms: before the first request, inside the record, the chunk batches,
+        // the manifest, the retirement of the old value, and after the end.
+        let limit = Duration::from_micros(step * 3000 + rng.u64(0..3000));
+        let key = rng.usize(0..keys);
+        let name = key_name(key);
+        // The last steps only write, so that the sweep at the end runs beside live values.
+        let op = match ops[step as usize % ops.len()] {
+            "clear" | "bulk_delete" | "pop" if step >= 70 => "insert",
+            op => op,
+        };
+        let future: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send>> =
+            match op {
+                "insert" => {
+                    let value = next(key, false);
+                    let (map, name) = (map.clone(), name.clone());
+                    Box::pin(async move { map.insert(&name, value).await.map(|_| ()) })
+                }
+                "set" => {
+                    let value = next(key, rng.bool());
+                    let (map, name) = (map.clone(), name.clone());
+                    Box::pin(async move { map.set(&name, value).await })
+                }
+                "pop" => {
+                    let (map, name) = (map.clone(), name.clone());
+                    Box::pin(async move { map.pop(&name).await.map(|_| ()) })
+                }
+                "insert_many" => {
+                    let other = (key + 1) % keys;
+                    let entries = vec![
+                        (name.clone(), next(key, false)),
+                        (key_name(other), next(other, false)),
+                    ];
+                    let map = map.clone();
+                    Box::pin(async move { map.insert_many(entries).await })
+                }
+                "setdefault" => {
+                    let value = next(key, false);
+                    let (map, name) = (map.clone(), name.clone());
+                    Box::pin(async move { map.setdefault(&name, value).await.map(|_| ()) })
+                }
+                "clear" => {
+                    let map = map.clone();
+                    Box::pin(async move { map.clear().await })
+                }
+                _ => {
+                    let map = map.clone();
+                    Box::pin(async move { map.bulk_delete([name]).await })
+                }
+            };
+        match rt.block_on(async { tokio::time::timeout(limit, future).await }) {
+            Err(_) => *cut.entry(op).or_default() += 1,
+            Ok(Ok(())) => completed += 1,
+            // A call that ran out of its own time (a busy machine) is a cut too.
+            Ok(Err(e)) if e.is_transient() => *cut.entry(op).or_default() += 1,
+            Ok(Err(e)) => panic!("{op} failed: {e}"),
+        }
+        // Between calls, every key holds a whole value written to it, or nothing.
+        for key in 0..keys {
+            let value = patiently(|| rt.block_on(map.get(&key_name(key))))
+                .unwrap_or_else(|e| panic!("step {step}, after a cut {op}: {e}"));
+            identify_opt(&key_name(key), value.as_ref())
+                .unwrap_or_else(|e| panic!("step {step}: {e}"));
+        }
+    }
+    drop(rt);
+    let settled = settle(&d, &Raw::new(), profile);
+    println!(
+        "dropped futures: {} cut ({cut:?}), {completed} completed; before sweep {:?}; swept {:?}; \
+         after sweep {:?}",
+        cut.values().sum::<usize>(),
+        settled.before_sweep,
+        settled.swept,
+        settled.after_sweep
+    );
+    assert!(
+        cut.values().sum::<usize>() >= 10,
+        "too few calls were cut: {cut:?}"
+    );
+    assert!(completed >= 10, "too few calls completed: {completed}");
+    assert!(
+        !settled.values.is_empty(),
+        "no value left to check after the sweep"
+    );
+    for (key, value) in &settled.values {
+        assert!(value.is_ok(), "{key}: {value:?}");
+    }
+    assert!(
+        settled.changed_by_sweep.is_empty(),
+        "{:?}",
+        settled.changed_by_sweep
+    );
+    assert!(settled.after_sweep.clean(), "{:?}", settled.after_sweep);
+}

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod facade;
 pub mod proxy;
 
 use std::collections::HashMap;

@@ -1,0 +1,235 @@
+//! One test body, both façades: [`Map`] drives either the blocking [`DynamoDbDict`] or the
+//! async [`AsyncDynamoDbDict`] (awaited on a current-thread or a multi-thread runtime of the
+//! test's own, the "caller's runtime"), with the same method names. Tests written against
+//! `Map` run once per [`Facade`]; only this adapter knows there are two.
+
+use std::fmt;
+use std::sync::Arc;
+
+use dynamodict::{AsyncDynamoDbDict, DictBuilder, DynamoDbDict, Result, SweepReport};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::builder;
+
+/// Which API a test drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Facade {
+    /// `DynamoDbDict`, called from plain threads.
+    Blocking,
+    /// `AsyncDynamoDbDict` on a current-thread runtime.
+    AsyncCurrentThread,
+    /// `AsyncDynamoDbDict` on a multi-thread runtime.
+    AsyncMultiThread,
+}
+
+impl Facade {
+    pub const ALL: [Facade; 3] = [
+        Facade::Blocking,
+        Facade::AsyncCurrentThread,
+        Facade::AsyncMultiThread,
+    ];
+
+    /// A runtime of the caller's kind (for the async façades).
+    pub fn runtime(self) -> Option<Arc<tokio::runtime::Runtime>> {
+        let runtime = match self {
+            Facade::Blocking => return None,
+            Facade::AsyncCurrentThread => tokio::runtime::Builder::new_current_thread(),
+            Facade::AsyncMultiThread => {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                b.worker_threads(2);
+                b
+            }
+        }
+        .enable_all()
+        .build()
+        .expect("a test runtime");
+        Some(Arc::new(runtime))
+    }
+}
+
+#[derive(Clone)]
+enum Kind<V> {
+    Blocking(DynamoDbDict<V>),
+    Async(AsyncDynamoDbDict<V>, Arc<tokio::runtime::Runtime>),
+}
+
+/// A map under test, through one façade.
+#[derive(Clone)]
+pub struct Map<V> {
+    kind: Kind<V>,
+    pub facade: Facade,
+}
+
+impl<V> fmt::Debug for Map<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Map({:?})", self.facade)
+    }
+}
+
+/// Calls the method of the same name on whichever façade the map wraps.
+macro_rules! call {
+    ($map:expr, $method:ident ( $($arg:expr),* )) => {
+        match &$map.kind {
+            Kind::Blocking(d) => d.$method($($arg),*),
+            Kind::Async(d, rt) => rt.block_on(d.$method($($arg),*)),
+        }
+    };
+}
+
+impl<V: Serialize + DeserializeOwned + Send + 'static> Map<V> {
+    /// A fresh namespace of the shared test table, through `facade`.
+    pub fn open(label: &str, facade: Facade) -> Self {
+        Self::build(builder(label), facade)
+    }
+
+    /// A map from a builder, through `facade` (`build` or `build_async`).
+    pub fn build(builder: DictBuilder<V>, facade: Facade) -> Self {
+        let kind = match facade.runtime() {
+            None => Kind::Blocking(builder.build().expect("building a test map")),
+            Some(rt) => {
+                let d = rt
+                    .block_on(builder.build_async())
+                    .expect("building a test map");
+                Kind::Async(d, rt)
+            }
+        };
+        Map { kind, facade }
+    }
+
+    /// An async map already built on `rt` (a multi-thread runtime).
+    pub fn wrap(map: AsyncDynamoDbDict<V>, rt: tokio::runtime::Runtime) -> Self {
+        Map {
+            kind: Kind::Async(map, Arc::new(rt)),
+            facade: Facade::AsyncMultiThread,
+        }
+    }
+
+    /// The same map through another façade (converted, sharing the connection).
+    pub fn through(&self, facade: Facade) -> Self {
+        let kind = match (facade.runtime(), &self.kind) {
+            (None, Kind::Blocking(d)) => Kind::Blocking(d.clone()),
+            (None, Kind::Async(d, _)) => Kind::Blocking(d.to_blocking()),
+            (Some(rt), Kind::Blocking(d)) => Kind::Async(d.to_async(), rt),
+            (Some(rt), Kind::Async(d, _)) => Kind::Async(d.clone(), rt),
+        };
+        Map { kind, facade }
+    }
+
+    /// The blocking form (for helpers that inspect the table).
+    pub fn blocking(&self) -> DynamoDbDict<V> {
+        match &self.kind {
+            Kind::Blocking(d) => d.clone(),
+            Kind::Async(d, _) => d.to_blocking(),
+        }
+    }
+
+    pub fn namespace(&self) -> String {
+        match &self.kind {
+            Kind::Blocking(d) => d.namespace().to_owned(),
+            Kind::Async(d, _) => d.namespace().to_owned(),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Result<Option<V>> {
+        call!(self, get(key))
+    }
+    pub fn contains_key(&self, key: &str) -> Result<bool> {
+        call!(self, contains_key(key))
+    }
+    pub fn insert(&self, key: &str, value: V) -> Result<Option<V>> {
+        call!(self, insert(key, value))
+    }
+    pub fn set(&self, key: &str, value: V) -> Result<()> {
+        call!(self, set(key, value))
+    }
+    pub fn remove(&self, key: &str) -> Result<bool> {
+        call!(self, remove(key))
+    }
+    pub fn pop(&self, key: &str) -> Result<Option<V>> {
+        call!(self, pop(key))
+    }
+    pub fn popitem(&self) -> Result<Option<(String, V)>> {
+        call!(self, popitem())
+    }
+    pub fn setdefault(&self, key: &str, default: V) -> Result<V> {
+        call!(self, setdefault(key, default))
+    }
+    pub fn setdefault_with(&self, key: &str, default: impl FnOnce() -> V + Send) -> Result<V> {
+        call!(self, setdefault_with(key, default))
+    }
+    pub fn insert_many<K: AsRef<str>>(
+        &self,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()> {
+        call!(self, insert_many(entries))
+    }
+    pub fn update<K: AsRef<str>>(&self, entries: impl IntoIterator<Item = (K, V)>) -> Result<()> {
+        call!(self, update(entries))
+    }
+    pub fn get_many<K: AsRef<str>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Vec<Option<V>>> {
+        call!(self, get_many(keys))
+    }
+    pub fn bulk_delete<K: AsRef<str>>(&self, keys: impl IntoIterator<Item = K>) -> Result<()> {
+        call!(self, bulk_delete(keys))
+    }
+    pub fn clear(&self) -> Result<()> {
+        call!(self, clear())
+    }
+    pub fn len(&self) -> Result<usize> {
+        call!(self, len())
+    }
+    pub fn is_empty(&self) -> Result<bool> {
+        call!(self, is_empty())
+    }
+    pub fn sweep(&self) -> Result<SweepReport> {
+        call!(self, sweep())
+    }
+
+    /// Every key, as the façade's iterator or stream yields them.
+    pub fn keys(&self) -> Vec<Result<String>> {
+        match &self.kind {
+            Kind::Blocking(d) => d.keys().collect(),
+            Kind::Async(d, rt) => rt.block_on(d.keys().collect()),
+        }
+    }
+
+    /// Every value, as the façade's iterator or stream yields them.
+    pub fn values(&self) -> Vec<Result<V>> {
+        match &self.kind {
+            Kind::Blocking(d) => d.values().collect(),
+            Kind::Async(d, rt) => rt.block_on(d.values().collect()),
+        }
+    }
+
+    /// Every entry, as the façade's iterator or stream yields them.
+    pub fn items(&self) -> Vec<Result<(String, V)>> {
+        match &self.kind {
+            Kind::Blocking(d) => d.items().collect(),
+            Kind::Async(d, rt) => rt.block_on(d.items().collect()),
+        }
+    }
+
+    /// The first `n` keys only (the rest of the iteration is dropped).
+    pub fn first_keys(&self, n: usize) -> Vec<Result<String>> {
+        match &self.kind {
+            Kind::Blocking(d) => d.keys().take(n).collect(),
+            Kind::Async(d, rt) => rt.block_on(d.keys().take(n).collect()),
+        }
+    }
+}
+
+/// Runs `body` once per façade, each on a fresh namespace labelled `label`.
+pub fn each_facade<V: Serialize + DeserializeOwned + Send + 'static>(
+    label: &str,
+    body: impl Fn(&Map<V>),
+) {
+    for facade in Facade::ALL {
+        let map = Map::open(label, facade);
+        body(&map);
+    }
+}
