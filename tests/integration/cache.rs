@@ -10,6 +10,7 @@ use dynamodict::cache::{
 };
 use dynamodict::{Error, Serializer};
 
+use crate::support::facade::{Cache, Facade};
 use crate::support::{self, Raw};
 
 fn builder() -> CacheBuilder {
@@ -58,73 +59,75 @@ fn raw_items(cache: &DynamoDbCache) -> String {
 
 #[test]
 fn save_get_contains_and_delete() {
-    let cache = builder().build().unwrap();
-    let r = response("https://example.com/a?b=2&a=1", b"body a");
-    let key = cache.save_response(&r, None, None).unwrap().unwrap();
-    assert_eq!(
-        key,
-        cache
-            .create_key(&get("https://EXAMPLE.com:443/a?a=1&b=2"))
-            .unwrap(),
-        "normalized"
-    );
-    let got = cache.get_response(&key).unwrap().unwrap();
-    assert!(got.is_from_cache());
-    assert_eq!(got.body, b"body a");
-    assert_eq!(got.status, 200);
-    assert!(cache.contains(&key).unwrap());
-    assert!(
-        cache
-            .contains_request(&get("https://example.com/a?a=1&b=2"))
-            .unwrap()
-    );
-    assert!(
-        cache
-            .has_url("https://example.com/a?a=1&b=2", "GET")
-            .unwrap()
-    );
-    assert!(
-        !cache
-            .has_url("https://example.com/a?a=1&b=2", "POST")
-            .unwrap()
-    );
-    assert_eq!(
-        cache
-            .get_response_for(&get("https://example.com/a?b=2&a=1"))
-            .unwrap()
-            .unwrap()
-            .body,
-        b"body a"
-    );
-    assert_eq!(cache.get_response("nope").unwrap(), None);
+    for facade in Facade::ALL {
+        let cache = Cache::build(builder(), facade);
+        let r = response("https://example.com/a?b=2&a=1", b"body a");
+        let key = cache.save_response(&r, None, None).unwrap().unwrap();
+        assert_eq!(
+            key,
+            cache
+                .create_key(&get("https://EXAMPLE.com:443/a?a=1&b=2"))
+                .unwrap(),
+            "normalized"
+        );
+        let got = cache.get_response(&key).unwrap().unwrap();
+        assert!(got.is_from_cache());
+        assert_eq!(got.body, b"body a");
+        assert_eq!(got.status, 200);
+        assert!(cache.contains(&key).unwrap());
+        assert!(
+            cache
+                .contains_request(&get("https://example.com/a?a=1&b=2"))
+                .unwrap()
+        );
+        assert!(
+            cache
+                .has_url("https://example.com/a?a=1&b=2", "GET")
+                .unwrap()
+        );
+        assert!(
+            !cache
+                .has_url("https://example.com/a?a=1&b=2", "POST")
+                .unwrap()
+        );
+        assert_eq!(
+            cache
+                .get_response_for(&get("https://example.com/a?b=2&a=1"))
+                .unwrap()
+                .unwrap()
+                .body,
+            b"body a"
+        );
+        assert_eq!(cache.get_response("nope").unwrap(), None);
 
-    // Explicit key and explicit expiry.
-    let at = SystemTime::now() + Duration::from_secs(600);
-    cache
-        .save_response(
-            &response("https://example.com/b", b"b"),
-            Some("custom-key"),
-            Some(at),
-        )
-        .unwrap();
-    let b = cache.get_response("custom-key").unwrap().unwrap();
-    assert!(b.ttl().unwrap() > Duration::from_secs(590));
+        // Explicit key and explicit expiry.
+        let at = SystemTime::now() + Duration::from_secs(600);
+        cache
+            .save_response(
+                &response("https://example.com/b", b"b"),
+                Some("custom-key"),
+                Some(at),
+            )
+            .unwrap();
+        let b = cache.get_response("custom-key").unwrap().unwrap();
+        assert!(b.ttl().unwrap() > Duration::from_secs(590));
 
-    cache
-        .delete_url("https://example.com/a?a=1&b=2", "GET")
-        .unwrap();
-    assert!(!cache.contains(&key).unwrap());
-    cache
-        .delete(DeleteFilter {
-            keys: vec!["custom-key".into()],
-            ..DeleteFilter::default()
-        })
-        .unwrap();
-    assert_eq!(cache.response_count(Selection::default()).unwrap(), 0);
-    // Deleting what is not there is fine.
-    cache
-        .delete_urls(["https://nowhere.example/"], "GET")
-        .unwrap();
+        cache
+            .delete_url("https://example.com/a?a=1&b=2", "GET")
+            .unwrap();
+        assert!(!cache.contains(&key).unwrap());
+        cache
+            .delete(DeleteFilter {
+                keys: vec!["custom-key".into()],
+                ..DeleteFilter::default()
+            })
+            .unwrap();
+        assert_eq!(cache.response_count(Selection::default()).unwrap(), 0);
+        // Deleting what is not there is fine.
+        cache
+            .delete_urls(["https://nowhere.example/"], "GET")
+            .unwrap();
+    }
 }
 
 #[test]
@@ -465,94 +468,98 @@ fn three_megabyte_response_round_trip() {
 
 #[test]
 fn bookkeeping_urls_older_than_recreate_keys_update_clear() {
-    let cache = builder().build().unwrap();
-    for (url, body) in [
-        ("https://b.example.com/1", b"1"),
-        ("https://a.example.com/2", b"2"),
-        ("https://a.example.com/3", b"3"),
-    ] {
+    for facade in Facade::ALL {
+        let cache = Cache::build(builder(), facade);
+        for (url, body) in [
+            ("https://b.example.com/1", b"1"),
+            ("https://a.example.com/2", b"2"),
+            ("https://a.example.com/3", b"3"),
+        ] {
+            cache
+                .save_response(&response(url, body), None, None)
+                .unwrap();
+        }
+        assert_eq!(
+            cache.urls().unwrap(),
+            [
+                "https://a.example.com/2",
+                "https://a.example.com/3",
+                "https://b.example.com/1"
+            ]
+        );
+        assert_eq!(cache.response_count(Selection::default()).unwrap(), 3);
+        // older_than: nothing is an hour old; everything is older than zero seconds.
+        assert_eq!(
+            cache
+                .filter(Selection {
+                    valid: true,
+                    expired: true,
+                    invalid: false,
+                    older_than: Some(Duration::from_secs(3600))
+                })
+                .len(),
+            0
+        );
+        std::thread::sleep(Duration::from_millis(20));
         cache
-            .save_response(&response(url, body), None, None)
-            .unwrap();
-    }
-    assert_eq!(
-        cache.urls().unwrap(),
-        [
-            "https://a.example.com/2",
-            "https://a.example.com/3",
-            "https://b.example.com/1"
-        ]
-    );
-    assert_eq!(cache.response_count(Selection::default()).unwrap(), 3);
-    // older_than: nothing is an hour old; everything is older than zero seconds.
-    assert_eq!(
-        cache
-            .filter(Selection {
-                valid: true,
-                expired: true,
-                invalid: false,
-                older_than: Some(Duration::from_secs(3600))
+            .delete(DeleteFilter {
+                older_than: Some(Duration::from_secs(3600)),
+                ..DeleteFilter::default()
             })
-            .count(),
-        0
-    );
-    std::thread::sleep(Duration::from_millis(20));
-    cache
-        .delete(DeleteFilter {
-            older_than: Some(Duration::from_secs(3600)),
-            ..DeleteFilter::default()
-        })
-        .unwrap();
-    assert_eq!(cache.response_count(Selection::default()).unwrap(), 3);
-    cache
-        .delete(DeleteFilter {
-            requests: vec![get("https://a.example.com/2")],
-            urls: vec!["https://a.example.com/3".into()],
-            ..DeleteFilter::default()
-        })
-        .unwrap();
-    assert_eq!(cache.urls().unwrap(), ["https://b.example.com/1"]);
+            .unwrap();
+        assert_eq!(cache.response_count(Selection::default()).unwrap(), 3);
+        cache
+            .delete(DeleteFilter {
+                requests: vec![get("https://a.example.com/2")],
+                urls: vec!["https://a.example.com/3".into()],
+                ..DeleteFilter::default()
+            })
+            .unwrap();
+        assert_eq!(cache.urls().unwrap(), ["https://b.example.com/1"]);
 
-    // update copies another cache's entries.
-    let other = builder().build().unwrap();
-    other
-        .save_response(&response("https://c.example.com/", b"c"), None, None)
-        .unwrap();
-    cache.update(&other).unwrap();
-    assert_eq!(cache.response_count(Selection::default()).unwrap(), 2);
+        // update copies another cache's entries.
+        let other = Cache::build(builder(), facade);
+        other
+            .save_response(&response("https://c.example.com/", b"c"), None, None)
+            .unwrap();
+        cache.update(&other).unwrap();
+        assert_eq!(cache.response_count(Selection::default()).unwrap(), 2);
 
-    // recreate_keys after the key settings change.
-    let ns = cache
-        .responses()
-        .namespace()
-        .trim_end_matches(".responses")
-        .to_owned();
-    let mut with_header = CachedRequest::new("GET", "https://d.example.com/");
-    with_header.headers.insert("Accept", "application/json");
-    cache
-        .save_response(
-            &CachedResponse::new(with_header.clone(), 200, b"d".to_vec()),
-            None,
-            None,
-        )
-        .unwrap();
-    let rekeyed = DynamoDbCache::builder(support::TABLE)
-        .namespace(&ns)
-        .match_headers(MatchHeaders::All)
-        .local()
-        .build()
-        .unwrap();
-    assert!(
-        !rekeyed.contains_request(&with_header).unwrap(),
-        "keys differ under the new settings"
-    );
-    // Only the request with headers gets a new key.
-    assert_eq!(rekeyed.recreate_keys().unwrap(), 1);
-    assert!(rekeyed.contains_request(&with_header).unwrap());
-    assert_eq!(rekeyed.response_count(Selection::default()).unwrap(), 3);
+        // recreate_keys after the key settings change.
+        let ns = cache
+            .blocking()
+            .responses()
+            .namespace()
+            .trim_end_matches(".responses")
+            .to_owned();
+        let mut with_header = CachedRequest::new("GET", "https://d.example.com/");
+        with_header.headers.insert("Accept", "application/json");
+        cache
+            .save_response(
+                &CachedResponse::new(with_header.clone(), 200, b"d".to_vec()),
+                None,
+                None,
+            )
+            .unwrap();
+        let rekeyed = Cache::build(
+            DynamoDbCache::builder(support::TABLE)
+                .namespace(&ns)
+                .match_headers(MatchHeaders::All)
+                .local(),
+            facade,
+        );
+        assert!(
+            !rekeyed.contains_request(&with_header).unwrap(),
+            "keys differ under the new settings"
+        );
+        // Only the request with headers gets a new key.
+        assert_eq!(rekeyed.recreate_keys().unwrap(), 1);
+        assert!(rekeyed.contains_request(&with_header).unwrap());
+        assert_eq!(rekeyed.response_count(Selection::default()).unwrap(), 3);
 
-    rekeyed.clear().unwrap();
-    assert_eq!(cache.response_count(Selection::default()).unwrap(), 0);
+        rekeyed.clear().unwrap();
+        assert_eq!(cache.response_count(Selection::default()).unwrap(), 0);
+    }
 }
 
 #[test]

@@ -5,7 +5,12 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
+use dynamodict::cache::{
+    AsyncDynamoDbCache, CacheBuilder, CachedRequest, CachedResponse, DeleteFilter, DynamoDbCache,
+    Selection,
+};
 use dynamodict::{AsyncDynamoDbDict, DictBuilder, DynamoDbDict, Result, SweepReport};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -71,9 +76,12 @@ impl<V> fmt::Debug for Map<V> {
 /// Calls the method of the same name on whichever façade the map wraps.
 macro_rules! call {
     ($map:expr, $method:ident ( $($arg:expr),* )) => {
+        call!($map, Kind, $method($($arg),*))
+    };
+    ($map:expr, $kind:ident, $method:ident ( $($arg:expr),* )) => {
         match &$map.kind {
-            Kind::Blocking(d) => d.$method($($arg),*),
-            Kind::Async(d, rt) => rt.block_on(d.$method($($arg),*)),
+            $kind::Blocking(d) => d.$method($($arg),*),
+            $kind::Async(d, rt) => rt.block_on(d.$method($($arg),*)),
         }
     };
 }
@@ -231,5 +239,114 @@ pub fn each_facade<V: Serialize + DeserializeOwned + Send + 'static>(
     for facade in Facade::ALL {
         let map = Map::open(label, facade);
         body(&map);
+    }
+}
+
+#[derive(Clone)]
+enum CacheKind {
+    Blocking(DynamoDbCache),
+    Async(AsyncDynamoDbCache, Arc<tokio::runtime::Runtime>),
+}
+
+/// A response cache under test, through one façade (see [`Map`]).
+#[derive(Clone)]
+pub struct Cache {
+    kind: CacheKind,
+    pub facade: Facade,
+}
+
+impl Cache {
+    /// A cache from a builder, through `facade` (`build` or `build_async`).
+    pub fn build(builder: CacheBuilder, facade: Facade) -> Self {
+        let kind = match facade.runtime() {
+            None => CacheKind::Blocking(builder.build().expect("building a test cache")),
+            Some(rt) => {
+                let c = rt
+                    .block_on(builder.build_async())
+                    .expect("building a test cache");
+                CacheKind::Async(c, rt)
+            }
+        };
+        Cache { kind, facade }
+    }
+
+    /// The blocking form (for helpers that inspect the table).
+    pub fn blocking(&self) -> DynamoDbCache {
+        match &self.kind {
+            CacheKind::Blocking(c) => c.clone(),
+            CacheKind::Async(c, _) => c.to_blocking(),
+        }
+    }
+
+    pub fn create_key(&self, request: &CachedRequest) -> Result<String> {
+        match &self.kind {
+            CacheKind::Blocking(c) => c.create_key(request),
+            CacheKind::Async(c, _) => c.create_key(request),
+        }
+    }
+    pub fn save_response(
+        &self,
+        response: &CachedResponse,
+        key: Option<&str>,
+        expires: Option<SystemTime>,
+    ) -> Result<Option<String>> {
+        call!(self, CacheKind, save_response(response, key, expires))
+    }
+    pub fn get_response(&self, key: &str) -> Result<Option<CachedResponse>> {
+        call!(self, CacheKind, get_response(key))
+    }
+    pub fn get_response_for(&self, request: &CachedRequest) -> Result<Option<CachedResponse>> {
+        call!(self, CacheKind, get_response_for(request))
+    }
+    pub fn contains(&self, key: &str) -> Result<bool> {
+        call!(self, CacheKind, contains(key))
+    }
+    pub fn contains_request(&self, request: &CachedRequest) -> Result<bool> {
+        call!(self, CacheKind, contains_request(request))
+    }
+    pub fn has_url(&self, url: &str, method: &str) -> Result<bool> {
+        call!(self, CacheKind, has_url(url, method))
+    }
+    pub fn delete_url(&self, url: &str, method: &str) -> Result<()> {
+        call!(self, CacheKind, delete_url(url, method))
+    }
+    pub fn delete_urls<S: AsRef<str>>(
+        &self,
+        urls: impl IntoIterator<Item = S>,
+        method: &str,
+    ) -> Result<()> {
+        call!(self, CacheKind, delete_urls(urls, method))
+    }
+    pub fn delete(&self, filter: DeleteFilter) -> Result<()> {
+        call!(self, CacheKind, delete(filter))
+    }
+    pub fn urls(&self) -> Result<Vec<String>> {
+        call!(self, CacheKind, urls())
+    }
+    pub fn response_count(&self, selection: Selection) -> Result<usize> {
+        call!(self, CacheKind, response_count(selection))
+    }
+    pub fn recreate_keys(&self) -> Result<usize> {
+        call!(self, CacheKind, recreate_keys())
+    }
+    pub fn clear(&self) -> Result<()> {
+        call!(self, CacheKind, clear())
+    }
+    pub fn update(&self, other: &Cache) -> Result<()> {
+        match (&self.kind, &other.kind) {
+            (CacheKind::Blocking(c), _) => c.update(&other.blocking()),
+            (CacheKind::Async(c, rt), CacheKind::Async(o, _)) => rt.block_on(c.update(o)),
+            (CacheKind::Async(c, rt), CacheKind::Blocking(o)) => {
+                rt.block_on(c.update(o.as_async()))
+            }
+        }
+    }
+
+    /// The responses `selection` picks, as the façade's iterator or stream yields them.
+    pub fn filter(&self, selection: Selection) -> Vec<Result<CachedResponse>> {
+        match &self.kind {
+            CacheKind::Blocking(c) => c.filter(selection).collect(),
+            CacheKind::Async(c, rt) => rt.block_on(c.filter(selection).collect()),
+        }
     }
 }
