@@ -4,68 +4,6 @@
 //! requests that differ only in ways that do not matter (query parameter order, JSON key order,
 //! host name case, a default port, a fragment, an ignored API-key parameter, ...) get the same
 //! key; everything else gets a different one.
-//!
-//! # The key algorithm (version 1)
-//!
-//! Keys are stored in tables and must not change between releases, so the exact algorithm is
-//! part of this crate's compatibility promise. Any change to it will be a new, separately
-//! named version.
-//!
-//! Inputs: the request (anything implementing [`KeySource`]) and [`KeyOptions`]
-//! (`ignored_parameters`, `match_headers`).
-//!
-//! 1. **Method**: ASCII upper-cased (`get` → `GET`).
-//! 2. **URL** ([`normalize_url`]):
-//!    * parsed as a WHATWG URL (the `url` crate): scheme and host are lower-cased, an IDN host is
-//!      converted to punycode, the scheme's default port is dropped, `.`/`..` path segments are
-//!      resolved, an empty `http(s)` path becomes `/`; a relative URL is an error
-//!      ([`Error::InvalidUrl`]);
-//!    * the fragment is dropped;
-//!    * the query is split at `&` into `name=value` pairs, each decoded as
-//!      `application/x-www-form-urlencoded` (`+` is a space, `%XX` escapes are decoded, invalid
-//!      UTF-8 becomes U+FFFD, a pair without `=` has an empty value, empty pairs are skipped);
-//!      pairs whose decoded name is exactly (case-sensitively) one of `ignored_parameters` are
-//!      removed; the rest are **stably** sorted by name (byte order), so repeated names keep
-//!      their relative order; they are re-encoded as `application/x-www-form-urlencoded`
-//!      (space → `+`; bytes other than ASCII alphanumerics and `*-._` → `%XX`, upper-case hex);
-//!      an empty result leaves no `?`.
-//! 3. **Body**, depending on the media type of the first `Content-Type` header (the part before
-//!    any `;`, trimmed, ASCII lower-cased):
-//!    * `application/json` or any `…/…+json`: if the body parses as JSON, members of a top-level
-//!      object whose name is one of `ignored_parameters` are removed and the value is written
-//!      as canonical JSON: no whitespace; object members sorted by name (byte order of the
-//!      UTF-8 name) at every depth; array order kept; `true`, `false`, `null`; strings in
-//!      double quotes with `"` and `\` backslash-escaped, `\b \f \n \r \t` for those control
-//!      characters, other characters below U+0020 as `\u00xx` (lower-case hex) and everything
-//!      else as literal UTF-8; numbers that fit a `u64` or `i64` in decimal (`1`, `-2`); every
-//!      other number as the nearest `f64` in Rust's `{:e}` format, the shortest form that
-//!      round-trips (`1.0` → `1e0`, `2.5` → `2.5e0`, `0.1` → `1e-1`, `1e300` → `1e300`; so `1`
-//!      and `1.0` differ). A body that does not parse (including nesting deeper than 128
-//!      levels) is used as is;
-//!    * `application/x-www-form-urlencoded`: normalized exactly like the URL query above;
-//!    * anything else (or no `Content-Type`): the bytes as is.
-//! 4. **Headers**, per [`MatchHeaders`]: none; all; or only the listed names (compared ignoring
-//!    ASCII case). Headers whose name is (ignoring ASCII case) one of `ignored_parameters` are
-//!    always left out. Each selected header becomes `(ASCII-lower-cased name, raw value
-//!    bytes)`; the list is stably sorted by name, so repeated headers keep their order.
-//! 5. **Hash input**, where `field(x)` is the length of `x` in bytes as an unsigned 64-bit
-//!    big-endian integer followed by the bytes of `x`:
-//!
-//!    ```text
-//!    field("dynamodict-key-v1") field(method) field(url) field(body)
-//!    u64_be(number of headers) { field(name) field(value) } for each header
-//!    ```
-//!
-//!    Every field carries its length, so no two different inputs produce the same byte string
-//!    (there is no "`ab`+`c` = `a`+`bc`" ambiguity).
-//! 6. **Key**: SHA-256 of the hash input; the first 8 bytes as 16 lower-case hex digits.
-//!
-//! # Redaction
-//!
-//! [`redact`] and [`redact_response`] replace the values of ignored parameters with
-//! [`REDACTED`] in the URL query, a JSON or form body and the headers of a request before it is
-//! stored, so API keys never reach the table. Because ignored parameters never take part in
-//! the key, a redacted request has the same key as the original.
 
 use std::borrow::Cow;
 
@@ -224,7 +162,67 @@ impl<T: KeySource + ?Sized> KeySource for &T {
 
 /// Computes the cache key of `request`: 16 lower-case hex digits.
 ///
-/// See the [module documentation](self) for the exact, stable algorithm.
+/// # The key algorithm (version 1)
+///
+/// Keys are stored in tables and must not change between releases, so the exact algorithm is
+/// part of this crate's compatibility promise. Any change to it will be a new, separately
+/// named version.
+///
+/// Inputs: the request (anything implementing [`KeySource`]) and [`KeyOptions`]
+/// (`ignored_parameters`, `match_headers`).
+///
+/// 1. **Method**: ASCII upper-cased (`get` → `GET`).
+/// 2. **URL** ([`normalize_url`]):
+///    * parsed as a WHATWG URL (the `url` crate): scheme and host are lower-cased, an IDN host is
+///      converted to punycode, the scheme's default port is dropped, `.`/`..` path segments are
+///      resolved, an empty `http(s)` path becomes `/`; a relative URL is an error
+///      ([`Error::InvalidUrl`]);
+///    * the fragment is dropped;
+///    * the query is split at `&` into `name=value` pairs, each decoded as
+///      `application/x-www-form-urlencoded` (`+` is a space, `%XX` escapes are decoded, invalid
+///      UTF-8 becomes U+FFFD, a pair without `=` has an empty value, empty pairs are skipped);
+///      pairs whose decoded name is exactly (case-sensitively) one of `ignored_parameters` are
+///      removed; the rest are **stably** sorted by name (byte order), so repeated names keep
+///      their relative order; they are re-encoded as `application/x-www-form-urlencoded`
+///      (space → `+`; bytes other than ASCII alphanumerics and `*-._` → `%XX`, upper-case hex);
+///      an empty result leaves no `?`.
+/// 3. **Body**, depending on the media type of the first `Content-Type` header (the part before
+///    any `;`, trimmed, ASCII lower-cased):
+///    * `application/json` or any `…/…+json`: if the body parses as JSON, members of a top-level
+///      object whose name is one of `ignored_parameters` are removed and the value is written
+///      as canonical JSON: no whitespace; object members sorted by name (byte order of the
+///      UTF-8 name) at every depth; array order kept; `true`, `false`, `null`; strings in
+///      double quotes with `"` and `\` backslash-escaped, `\b \f \n \r \t` for those control
+///      characters, other characters below U+0020 as `\u00xx` (lower-case hex) and everything
+///      else as literal UTF-8; numbers that fit a `u64` or `i64` in decimal (`1`, `-2`); every
+///      other number as the nearest `f64` in Rust's `{:e}` format, the shortest form that
+///      round-trips (`1.0` → `1e0`, `2.5` → `2.5e0`, `0.1` → `1e-1`, `1e300` → `1e300`; so `1`
+///      and `1.0` differ). A body that does not parse (including nesting deeper than 128
+///      levels) is used as is;
+///    * `application/x-www-form-urlencoded`: normalized exactly like the URL query above;
+///    * anything else (or no `Content-Type`): the bytes as is.
+/// 4. **Headers**, per [`MatchHeaders`]: none; all; or only the listed names (compared ignoring
+///    ASCII case). Headers whose name is (ignoring ASCII case) one of `ignored_parameters` are
+///    always left out. Each selected header becomes `(ASCII-lower-cased name, raw value
+///    bytes)`; the list is stably sorted by name, so repeated headers keep their order.
+/// 5. **Hash input**, where `field(x)` is the length of `x` in bytes as an unsigned 64-bit
+///    big-endian integer followed by the bytes of `x`:
+///
+///    ```text
+///    field("dynamodict-key-v1") field(method) field(url) field(body)
+///    u64_be(number of headers) { field(name) field(value) } for each header
+///    ```
+///
+///    Every field carries its length, so no two different inputs produce the same byte string
+///    (there is no "`ab`+`c` = `a`+`bc`" ambiguity).
+/// 6. **Key**: SHA-256 of the hash input; the first 8 bytes as 16 lower-case hex digits.
+///
+/// # Redaction
+///
+/// [`redact`] and [`redact_response`] replace the values of ignored parameters with
+/// [`REDACTED`] in the URL query, a JSON or form body and the headers of a request before it is
+/// stored, so API keys never reach the table. Because ignored parameters never take part in
+/// the key, a redacted request has the same key as the original.
 ///
 /// # Errors
 /// [`Error::InvalidUrl`] when the request URL cannot be parsed as an absolute URL (the URL in
@@ -273,7 +271,7 @@ pub fn create_key<R: KeySource + ?Sized>(request: &R, opts: &KeyOptions) -> Resu
     Ok(to_hex(&digest[..8]))
 }
 
-/// Normalizes a URL as step 2 of the [key algorithm](self) describes: lower-cased scheme and
+/// Normalizes a URL as step 2 of the [key algorithm](create_key#the-key-algorithm-version-1) describes: lower-cased scheme and
 /// host, no default port, no fragment, query pairs without `ignored` names, sorted by name.
 ///
 /// # Errors
