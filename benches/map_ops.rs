@@ -2,9 +2,11 @@
 //! sent directly with the async SDK.
 //!
 //! - `op/*`: get / insert / setdefault / pop, one thread; the raw side awaits the same request
-//!   (same item, same expressions) in a loop on a current-thread runtime.
-//! - `concurrent_get/*`: 8 threads sharing one dict vs 8 tasks on the async SDK, a fixed number
-//!   of gets per iteration (criterion reports ops/s).
+//!   (same item, same expressions) in a loop on a current-thread runtime; `op/get/async_dict`
+//!   awaits `AsyncDynamoDbDict::get` on that same runtime.
+//! - `concurrent_get/*`: 8 threads sharing one dict vs 8 tasks on the async SDK, and 8 tasks
+//!   sharing one `AsyncDynamoDbDict`, a fixed number of gets per iteration (criterion reports
+//!   ops/s).
 //! - `bulk/*`: insert_many, get_many, keys, values, len, bulk_delete, clear over 10,000 items vs
 //!   a sequential one-batch-at-a-time loop over the raw SDK.
 //!
@@ -498,6 +500,11 @@ fn single_ops(c: &mut Criterion) {
     group.bench_function("raw_sdk", |b| {
         b.iter_custom(|iters| raw_iters(&raw.rt, iters, || raw_get(client, &get_key)))
     });
+    // The async map on the same runtime as the raw SDK.
+    let async_dict = dict.to_async();
+    group.bench_function("async_dict", |b| {
+        b.iter_custom(|iters| raw_iters(&raw.rt, iters, || async_dict.get("get")))
+    });
     group.finish();
 
     let insert_item = stored_item(&dict, "insert", &value);
@@ -583,6 +590,22 @@ fn single_ops(c: &mut Criterion) {
         ),
     );
     report_pair(
+        "get_async",
+        1.05,
+        paired(
+            || Sample::of_async(&raw.rt, async_dict.get("get")),
+            || Sample::of_async(&raw.rt, raw_get(client, &get_key)),
+        ),
+    );
+    report_pair(
+        "set_async",
+        1.05,
+        paired(
+            || Sample::of_async(&raw.rt, async_dict.set("set", value.clone())),
+            || Sample::of_async(&raw.rt, raw_set(client, &set_item)),
+        ),
+    );
+    report_pair(
         "insert",
         1.05,
         paired(
@@ -622,6 +645,7 @@ fn concurrent(c: &mut Criterion) {
         "dict_8_threads",
         "raw_8_tasks_current_thread",
         "raw_8_tasks_multi_thread_2_workers",
+        "async_dict_8_tasks_multi_thread_2_workers",
     ]
     .map(|f| format!("{p}concurrent_get/{f}"));
     if !selected(&ids) {
@@ -693,6 +717,27 @@ fn concurrent(c: &mut Criterion) {
     group.bench_function("raw_8_tasks_multi_thread_2_workers", |b| {
         b.iter(|| run_tasks(&multi, &multi_client))
     });
+    let async_dict = dict.to_async();
+    let run_async_dict = |rt: &Runtime| {
+        rt.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for t in 0..THREADS {
+                let (map, names) = (async_dict.clone(), names.clone());
+                tasks.spawn(async move {
+                    for i in 0..per_worker {
+                        let key = &names[(t * per_worker + i) % names.len()];
+                        black_box(map.get(key).await.expect("get").expect("present"));
+                    }
+                });
+            }
+            while let Some(done) = tasks.join_next().await {
+                done.expect("an async map task panicked");
+            }
+        })
+    };
+    group.bench_function("async_dict_8_tasks_multi_thread_2_workers", |b| {
+        b.iter(|| run_async_dict(&multi))
+    });
     group.finish();
 
     // The same two, interleaved round by round.
@@ -710,6 +755,18 @@ fn concurrent(c: &mut Criterion) {
          {dict_rate:.0} ops/s, raw 8 tasks {raw_rate:.0} ops/s, dict/raw {share:.3} \
          (target >= 0.90: {})",
         if share >= 0.90 { "met" } else { "MISSED" }
+    );
+    let (async_time, raw_time) = paired_rounds(
+        rounds,
+        || timed(|| run_async_dict(&multi)),
+        || timed(|| run_tasks(&multi, &multi_client)),
+    );
+    let (async_rate, raw_rate) = (ops / async_time.as_secs_f64(), ops / raw_time.as_secs_f64());
+    println!(
+        "{p}concurrent_get paired medians of {rounds} rounds of {ops} gets, multi-thread \
+         runtime: async dict 8 tasks {async_rate:.0} ops/s, raw 8 tasks {raw_rate:.0} ops/s, \
+         async/raw {:.3}",
+        async_rate / raw_rate
     );
 }
 

@@ -92,3 +92,50 @@ fn many_threads_share_one_map() {
     });
     assert_eq!(d.len().unwrap(), 320);
 }
+
+/// The blocking and async forms of one map never wait on each other's runtime: a blocking call
+/// made from inside a current-thread runtime (which it blocks) after that runtime opened
+/// connections, async calls after the runtime that opened the pool's connections is gone, and
+/// blocking calls in between, all complete at once.
+#[test]
+fn converted_forms_never_wait_on_each_others_runtime() {
+    let quick = std::time::Duration::from_secs(5);
+    let d: DynamoDbDict<u32> = dict("bridge-convert");
+    let a = d.to_async();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        a.set("k", 1).await.unwrap();
+        // This thread drives `rt` and is now blocked in a blocking call: had the blocking form
+        // picked a connection `rt` opened, it would wait for its operation timeout.
+        let started = std::time::Instant::now();
+        assert_eq!(a.to_blocking().get("k").unwrap(), Some(1));
+        assert!(started.elapsed() < quick, "{:?}", started.elapsed());
+    });
+    drop(rt);
+    let started = std::time::Instant::now();
+    d.set("k", 2).unwrap();
+    assert_eq!(d.get("k").unwrap(), Some(2));
+    let rt2 = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    assert_eq!(rt2.block_on(a.get("k")).unwrap(), Some(2));
+    assert_eq!(rt2.block_on(a.pop("k")).unwrap(), Some(2));
+    assert!(started.elapsed() < quick, "{:?}", started.elapsed());
+}
+
+/// An async future polled outside any tokio runtime fails with a clear error, not a panic.
+#[test]
+fn an_async_call_outside_a_runtime_is_an_error() {
+    let d: DynamoDbDict<u32> = dict("bridge-no-runtime");
+    let a = d.to_async();
+    let got = futures_util::FutureExt::now_or_never(a.get("k")).expect("ready at once");
+    assert!(
+        matches!(got, Err(dynamodict::Error::Runtime(ref m)) if m.contains("tokio runtime")),
+        "{got:?}"
+    );
+}
