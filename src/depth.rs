@@ -10,12 +10,25 @@
 //! [`MAX_DEPTH`] levels decoding fails with a custom error whose message is [`TOO_DEEP`].
 //!
 //! Everything else is forwarded unchanged (including `is_human_readable`), so a value decodes
-//! exactly as it would without the adapter. The adapter only adds a counter to each layer,
-//! which the compiler keeps in registers: no allocation, no dynamic dispatch.
+//! exactly as it would without the adapter. The adapter only adds a counter (and the byte mode
+//! below) to each layer, which the compiler keeps in registers: no allocation, no dynamic
+//! dispatch.
+//!
+//! The same plumbing carries a second setting down to every nested value, the [`Bytes`] mode.
+//! With [`Bytes::Base64`] (the JSON format, which writes byte strings as base64 strings: see
+//! `crate::json`), a `deserialize_bytes` / `deserialize_byte_buf` call accepts a string and
+//! hands the visitor its base64-decoded bytes (see [`base64_bytes`]); a sequence of numbers, the
+//! form earlier versions wrote, is still handed over as a sequence.
 //!
 //! Serde's hidden, unstable hooks (`__private_visit_untagged_option`, `__deserialize_content*`)
-//! are not forwarded and keep their defaults. They only matter for deserializers that buffer
-//! self-describing content (untagged enums, flattening), which bincode does not support anyway.
+//! are not forwarded and keep their defaults. They only matter for self-describing content that
+//! serde buffers (untagged and internally tagged enums, flattening), which bincode does not
+//! support. With JSON, such content is buffered through `deserialize_any` (the default of
+//! `__deserialize_content`), still through the adapter, but it is then read back by serde's own
+//! deserializer, out of the adapter's reach: a byte string in it is its base64 text (see
+//! `crate::json`).
+
+mod base64_bytes;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -32,9 +45,37 @@ pub(crate) const MAX_DEPTH: usize = 128;
 /// The message of the error returned when a value nests deeper than [`MAX_DEPTH`] levels.
 pub(crate) const TOO_DEEP: &str = "nested deeper than 128 levels";
 
-/// Takes one level from the budget, or fails when it is spent.
-fn descend<E: de::Error>(remaining: usize) -> Result<usize, E> {
-    remaining.checked_sub(1).ok_or_else(|| E::custom(TOO_DEEP))
+/// How a [`DepthLimited`] deserializer reads byte strings (`deserialize_bytes`,
+/// `deserialize_byte_buf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bytes {
+    /// As the wrapped deserializer hands them over.
+    Native,
+    /// For a deserializer without a byte type (JSON) whose `deserialize_bytes` hands over a
+    /// string's text as bytes: that text is base64 (standard alphabet, padded) and the visitor
+    /// gets the decoded bytes; text that is not base64 is an error. Anything else the wrapped
+    /// deserializer hands over (such as a sequence of numbers) reaches the visitor unchanged.
+    Base64,
+}
+
+/// What each layer of the adapter hands down to the values nested in it.
+#[derive(Debug, Clone, Copy)]
+struct Context {
+    /// Levels the value may still nest.
+    remaining: usize,
+    /// How byte strings are read.
+    bytes: Bytes,
+}
+
+impl Context {
+    /// The context one level down: takes one level from the budget, or fails when it is spent.
+    fn descend<E: de::Error>(self) -> Result<Self, E> {
+        let remaining = self
+            .remaining
+            .checked_sub(1)
+            .ok_or_else(|| E::custom(TOO_DEEP))?;
+        Ok(Self { remaining, ..self })
+    }
 }
 
 /// A [`DeserializeSeed`] that deserializes a `T` through a [`DepthLimited`] deserializer with
@@ -59,20 +100,31 @@ impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for Limited<T> {
 }
 
 /// A deserializer that behaves exactly like `inner`, but fails with [`TOO_DEEP`] instead of
-/// recursing more than [`MAX_DEPTH`] levels deep.
+/// recursing more than [`MAX_DEPTH`] levels deep (and reads byte strings as its [`Bytes`] mode
+/// says).
 pub(crate) struct DepthLimited<D> {
     /// The wrapped deserializer.
     inner: D,
-    /// Levels the value being deserialized may still nest.
-    remaining: usize,
+    /// The budget left for the value being deserialized, and the byte mode.
+    ctx: Context,
 }
 
 impl<D> DepthLimited<D> {
-    /// Wraps `inner` with the full [`MAX_DEPTH`] budget.
+    /// Wraps `inner` with the full [`MAX_DEPTH`] budget, reading byte strings natively.
     pub(crate) fn new(inner: D) -> Self {
+        Self::with(inner, MAX_DEPTH, Bytes::Native)
+    }
+
+    /// Wraps `inner`, letting the value nest `max_depth` levels and reading byte strings as
+    /// `bytes` says. (`usize::MAX` levels is no limit at all: for a deserializer with a recursion
+    /// limit of its own that only needs the byte mode.)
+    pub(crate) fn with(inner: D, max_depth: usize, bytes: Bytes) -> Self {
         Self {
             inner,
-            remaining: MAX_DEPTH,
+            ctx: Context {
+                remaining: max_depth,
+                bytes,
+            },
         }
     }
 }
@@ -84,7 +136,7 @@ macro_rules! forward_deserialize {
         fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
             self.inner.$method($($arg,)* LimitedVisitor {
                 inner: visitor,
-                remaining: self.remaining,
+                ctx: self.ctx,
             })
         }
     )*};
@@ -111,8 +163,6 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for DepthLimited<D> {
         deserialize_char();
         deserialize_str();
         deserialize_string();
-        deserialize_bytes();
-        deserialize_byte_buf();
         deserialize_option();
         deserialize_unit();
         deserialize_unit_struct(name: &'static str);
@@ -127,18 +177,44 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for DepthLimited<D> {
         deserialize_ignored_any();
     }
 
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        let visitor = LimitedVisitor {
+            inner: visitor,
+            ctx: self.ctx,
+        };
+        match self.ctx.bytes {
+            Bytes::Native => self.inner.deserialize_bytes(visitor),
+            Bytes::Base64 => self
+                .inner
+                .deserialize_bytes(base64_bytes::Base64Bytes(visitor)),
+        }
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        let visitor = LimitedVisitor {
+            inner: visitor,
+            ctx: self.ctx,
+        };
+        match self.ctx.bytes {
+            Bytes::Native => self.inner.deserialize_byte_buf(visitor),
+            Bytes::Base64 => self
+                .inner
+                .deserialize_byte_buf(base64_bytes::Base64Bytes(visitor)),
+        }
+    }
+
     fn is_human_readable(&self) -> bool {
         self.inner.is_human_readable()
     }
 }
 
 /// A visitor that forwards to `inner`, taking a level from the budget before every call that
-/// lets it recurse and handing the rest down.
+/// lets it recurse and handing the rest (and the byte mode) down.
 struct LimitedVisitor<V> {
     /// The wrapped visitor.
     inner: V,
-    /// Levels the value may still nest, this one included.
-    remaining: usize,
+    /// Levels the value may still nest, this one included, and the byte mode.
+    ctx: Context,
 }
 
 /// Forwards `visit_*` methods that take a plain value and cannot recurse.
@@ -191,7 +267,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for LimitedVisitor<V> {
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<V::Value, D::Error> {
         self.inner.visit_some(DepthLimited {
             inner: deserializer,
-            remaining: descend::<D::Error>(self.remaining)?,
+            ctx: self.ctx.descend::<D::Error>()?,
         })
     }
 
@@ -201,28 +277,28 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for LimitedVisitor<V> {
     ) -> Result<V::Value, D::Error> {
         self.inner.visit_newtype_struct(DepthLimited {
             inner: deserializer,
-            remaining: descend::<D::Error>(self.remaining)?,
+            ctx: self.ctx.descend::<D::Error>()?,
         })
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
         self.inner.visit_seq(Nested {
             inner: seq,
-            remaining: descend::<A::Error>(self.remaining)?,
+            ctx: self.ctx.descend::<A::Error>()?,
         })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
         self.inner.visit_map(Nested {
             inner: map,
-            remaining: descend::<A::Error>(self.remaining)?,
+            ctx: self.ctx.descend::<A::Error>()?,
         })
     }
 
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
         self.inner.visit_enum(Nested {
             inner: data,
-            remaining: descend::<A::Error>(self.remaining)?,
+            ctx: self.ctx.descend::<A::Error>()?,
         })
     }
 }
@@ -231,8 +307,8 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for LimitedVisitor<V> {
 struct LimitedSeed<S> {
     /// The wrapped seed.
     inner: S,
-    /// Levels the value may still nest.
-    remaining: usize,
+    /// Levels the value may still nest, and the byte mode.
+    ctx: Context,
 }
 
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for LimitedSeed<S> {
@@ -241,7 +317,7 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for LimitedSeed<S> {
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<S::Value, D::Error> {
         self.inner.deserialize(DepthLimited {
             inner: deserializer,
-            remaining: self.remaining,
+            ctx: self.ctx,
         })
     }
 }
@@ -251,8 +327,8 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for LimitedSeed<S> {
 struct Nested<A> {
     /// The wrapped access.
     inner: A,
-    /// Levels the nested values may still nest.
-    remaining: usize,
+    /// Levels the nested values may still nest, and the byte mode.
+    ctx: Context,
 }
 
 impl<A> Nested<A> {
@@ -260,7 +336,7 @@ impl<A> Nested<A> {
     fn seed<S>(&self, seed: S) -> LimitedSeed<S> {
         LimitedSeed {
             inner: seed,
-            remaining: self.remaining,
+            ctx: self.ctx,
         }
     }
 
@@ -268,7 +344,7 @@ impl<A> Nested<A> {
     fn visitor<V>(&self, visitor: V) -> LimitedVisitor<V> {
         LimitedVisitor {
             inner: visitor,
-            remaining: self.remaining,
+            ctx: self.ctx,
         }
     }
 }
@@ -327,13 +403,13 @@ impl<'de, A: EnumAccess<'de>> EnumAccess<'de> for Nested<A> {
         self,
         seed: S,
     ) -> Result<(S::Value, Self::Variant), A::Error> {
-        let (seed, remaining) = (self.seed(seed), self.remaining);
+        let (seed, ctx) = (self.seed(seed), self.ctx);
         let (value, variant) = self.inner.variant_seed(seed)?;
         Ok((
             value,
             Nested {
                 inner: variant,
-                remaining,
+                ctx,
             },
         ))
     }
@@ -635,5 +711,64 @@ mod tests {
         let mut json = serde_json::Deserializer::from_str(&everything_json);
         let back = Everything::deserialize(DepthLimited::new(&mut json)).unwrap();
         assert_eq!(back, everything());
+    }
+
+    #[test]
+    fn byte_strings_are_read_natively_unless_base64_is_asked_for() {
+        // Native (the default): what serde_json hands over, a string's text as bytes.
+        let mut json = serde_json::Deserializer::from_str(r#""AQID""#);
+        let raw = serde_bytes::ByteBuf::deserialize(DepthLimited::new(&mut json)).unwrap();
+        assert_eq!(raw, b"AQID"[..]);
+        // Base64: decoded, at every level (fields, sequences, maps, enum variants, options).
+        let text = String::from_utf8(crate::json::to_vec(&everything()).unwrap()).unwrap();
+        assert!(text.contains(r#""buf":"AAEC""#), "{text}");
+        for bytes in [Bytes::Native, Bytes::Base64] {
+            let mut json = serde_json::Deserializer::from_str(&text);
+            let back = Everything::deserialize(DepthLimited::with(&mut json, MAX_DEPTH, bytes));
+            match bytes {
+                Bytes::Native => assert_ne!(back.unwrap(), everything()),
+                Bytes::Base64 => assert_eq!(back.unwrap(), everything()),
+            }
+        }
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct Nest(Vec<Option<BTreeMap<String, Kind2>>>);
+        #[derive(Debug, PartialEq, Deserialize)]
+        enum Kind2 {
+            New(serde_bytes::ByteBuf),
+            Tuple(u8, serde_bytes::ByteBuf),
+            Struct { b: serde_bytes::ByteBuf },
+        }
+        let text =
+            r#"[null,{"a":{"New":"AQ=="},"b":{"Tuple":[1,"Ag=="]},"c":{"Struct":{"b":[3]}}}]"#;
+        let mut json = serde_json::Deserializer::from_str(text);
+        let back = Nest::deserialize(DepthLimited::with(&mut json, MAX_DEPTH, Bytes::Base64));
+        let b = |v: &[u8]| serde_bytes::ByteBuf::from(v.to_vec());
+        assert_eq!(
+            back.unwrap(),
+            Nest(vec![
+                None,
+                Some(BTreeMap::from([
+                    ("a".to_owned(), Kind2::New(b(&[1]))),
+                    ("b".to_owned(), Kind2::Tuple(1, b(&[2]))),
+                    ("c".to_owned(), Kind2::Struct { b: b(&[3]) }),
+                ])),
+            ])
+        );
+    }
+
+    #[test]
+    fn the_base64_mode_keeps_counting_levels() {
+        #[derive(Debug, Deserialize)]
+        struct Lists(#[allow(dead_code)] Vec<Lists>);
+        // 100 nested arrays: within serde_json's limit, but two levels each here.
+        let text = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        let mut json = serde_json::Deserializer::from_str(&text);
+        let err = Lists::deserialize(DepthLimited::with(&mut json, MAX_DEPTH, Bytes::Base64))
+            .unwrap_err();
+        assert!(err.to_string().starts_with(TOO_DEEP), "{err}");
+        let mut json = serde_json::Deserializer::from_str(&text);
+        assert!(
+            Lists::deserialize(DepthLimited::with(&mut json, usize::MAX, Bytes::Base64)).is_ok()
+        );
     }
 }

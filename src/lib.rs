@@ -36,6 +36,7 @@ mod engine;
 pub mod error;
 mod item;
 mod iter;
+mod json;
 pub mod layout;
 #[cfg(feature = "local")]
 pub mod local;

@@ -7,8 +7,18 @@
 //! | format | stored as | notes |
 //! |---|---|---|
 //! | [`Format::Bincode`] (default) | binary attribute | compact and fast; bincode 2 with serde |
-//! | [`Format::Json`] | binary attribute | portable, readable with any JSON tool |
+//! | [`Format::Json`] | binary attribute | portable, readable with any JSON tool; byte strings as base64 |
 //! | [`Format::Document`] | native DynamoDB map | browsable in the AWS console; no byte stages |
+//!
+//! The JSON format is serde_json's compact output, except for byte strings (anything serialized
+//! with `serialize_bytes`, such as `serde_bytes` fields and response bodies): JSON has no byte
+//! type, and they are written as base64 strings (standard alphabet, padded) rather than as
+//! arrays of numbers: under half the size and many times faster. Where a type asks for bytes,
+//! both a base64 string and an array of numbers (what earlier versions wrote) are read, so
+//! stored values stay readable. Types that read bytes through
+//! `deserialize_any`, and byte strings inside `#[serde(flatten)]` structs and untagged or
+//! internally tagged enums, cannot tell base64 from text and get the base64 text back: use
+//! bincode (or plain `Vec<u8>` sequences) for those.
 //!
 //! Every item records the pipeline's [`id`](Serializer::id) beside the value, so a value written
 //! by a different pipeline is reported as [`Error::SerializerMismatch`] instead of being decoded
@@ -40,7 +50,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
-use crate::{Error, Result, depth, document};
+use crate::{Error, Result, depth, document, json};
 
 /// The largest value, in bytes, that any decoder in this module will produce: a length field in
 /// corrupt or hostile data can never make it allocate more than this.
@@ -52,7 +62,9 @@ pub const MAX_DECODED_SIZE: usize = 64 * 1024 * 1024;
 pub enum Format {
     /// bincode 2 (serde mode, standard configuration): compact binary.
     Bincode,
-    /// JSON (serde_json), stored as bytes.
+    /// JSON (serde_json, compact), stored as bytes. Byte strings are base64 strings; the
+    /// number arrays earlier versions wrote for them still read (see the [module
+    /// docs](self)).
     Json,
     /// A native DynamoDB map, browsable in the AWS console, in `serde_dynamo`'s representation
     /// (items written by either read back with the other). Byte stages cannot follow it, but it
@@ -278,7 +290,7 @@ impl Serializer {
         let mut bytes = match self.format {
             Format::Bincode => bincode::serde::encode_to_vec(value, bincode::config::standard())
                 .map_err(|e| ser_err(e.to_string()))?,
-            Format::Json => serde_json::to_vec(value).map_err(|e| ser_err(e.to_string()))?,
+            Format::Json => json::to_vec(value).map_err(|e| ser_err(e.to_string()))?,
             Format::Document => {
                 let value =
                     document::to_attribute_value(value).map_err(|e| ser_err(e.to_string()))?;
@@ -349,9 +361,7 @@ impl Serializer {
                         }
                         Ok(value)
                     }
-                    Format::Json => {
-                        serde_json::from_slice(&bytes).map_err(|e| de_err(e.to_string()))
-                    }
+                    Format::Json => json::from_slice(&bytes).map_err(|e| de_err(e.to_string())),
                     Format::Document => unreachable!("handled above"),
                 }
             }

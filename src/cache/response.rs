@@ -13,8 +13,11 @@
 //! * **the document format** (`serde_dynamo`'s representation), which turns a response into a
 //!   native DynamoDB map: bodies become the `B` (binary) type, header values that are valid
 //!   UTF-8 become `S` strings, so an item stays browsable in the console;
-//! * **`serde_json`**: header values are strings when they are valid UTF-8 (a list of byte values
-//!   otherwise); bodies are a list of byte values (JSON has no byte type).
+//! * **JSON**: header values are strings when they are valid UTF-8 (a list of byte values
+//!   otherwise). JSON has no byte type: the crate's JSON format
+//!   ([`Serializer::json`](crate::Serializer::json)) writes bodies as base64 strings and reads
+//!   them back from base64 or from a list of byte values (the form plain `serde_json`, and
+//!   earlier versions of this crate, write).
 //!
 //! Field order matters for speed: the response body is the **last** field, so a serializer
 //! that appends to a growing buffer copies a large body once and never has to grow (and copy)
@@ -423,14 +426,19 @@ impl<N: AsRef<str>, V: AsRef<[u8]>> Extend<(N, V)> for Headers {
     }
 }
 
-/// A header value on its way out in a human-readable format: a string when possible.
+/// A header value on its way out in a human-readable format: a string when possible, bytes
+/// otherwise.
+///
+/// [`ValueIn`] tells the two apart with `deserialize_any`, so in the crate's JSON format, which
+/// writes byte strings as base64 strings, a non-UTF-8 value keeps the number-array form
+/// (`crate::json::bytes_as_numbers`): as a string it would read back as its base64 text.
 struct ValueOut<'a>(&'a [u8]);
 
 impl Serialize for ValueOut<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match std::str::from_utf8(self.0) {
             Ok(text) => serializer.serialize_str(text),
-            Err(_) => serializer.serialize_bytes(self.0),
+            Err(_) => crate::json::bytes_as_numbers(|| serializer.serialize_bytes(self.0)),
         }
     }
 }
@@ -1444,6 +1452,58 @@ mod tests {
         );
         let back: CachedResponse = serde_json::from_value(value).unwrap();
         assert_eq!(back, response);
+    }
+
+    #[test]
+    fn json_serializer_round_trip_writes_bodies_as_base64() {
+        use crate::serializer::{Encoded, Serializer};
+        use base64::Engine as _;
+
+        let mut response = sample(1000);
+        response.request.body = b"{\"q\": 1}".to_vec();
+        response.history[0].body = vec![0, 1, 2];
+        let body = base64::engine::general_purpose::STANDARD.encode(&response.body);
+        for s in [
+            Serializer::json(),
+            Serializer::json().signed("a long secret", "salt"),
+        ] {
+            let encoded = s.dumps("k", &response).unwrap();
+            let Encoded::Bytes(bytes) = &encoded else {
+                panic!("bytes expected")
+            };
+            // Signed: a 32-byte tag, then the JSON.
+            let json = if s.id().ends_with("hmac-sha256") {
+                &bytes[32..]
+            } else {
+                &bytes[..]
+            };
+            let text = std::str::from_utf8(json).unwrap();
+            assert!(text.ends_with(&format!(r#""body":"{body}"}}"#)), "{text}");
+            assert!(text.contains(r#""body":"eyJxIjogMX0=""#), "{text}");
+            assert!(text.contains(r#""body":"AAEC""#), "{text}");
+            // A non-UTF-8 header value keeps the number-array form (a string would read back
+            // as text), UTF-8 ones stay strings.
+            assert!(text.contains(r#"["X-Binary",[255,0,97]]"#), "{text}");
+            assert!(text.contains(r#"["Set-Cookie","a=1"]"#), "{text}");
+            // About 4/3 of the body plus the metadata, not 3.6 bytes per body byte.
+            assert!(json.len() < body.len() + 900, "{} bytes", json.len());
+            let back: CachedResponse = s.loads("k", encoded).unwrap();
+            assert_eq!(back, response, "{}", s.id());
+        }
+        // A response stored by an earlier version (bodies as arrays of numbers) still reads.
+        let old = serde_json::to_vec(&response).unwrap();
+        assert!(
+            std::str::from_utf8(&old)
+                .unwrap()
+                .contains(r#""body":[0,1,2]"#)
+        );
+        let back: CachedResponse = Serializer::json().loads("k", Encoded::Bytes(old)).unwrap();
+        assert_eq!(back, response);
+        // An empty body.
+        let empty = CachedResponse::default();
+        let s = Serializer::json();
+        let back: CachedResponse = s.loads("k", s.dumps("k", &empty).unwrap()).unwrap();
+        assert_eq!(back, empty);
     }
 
     #[test]
