@@ -1,15 +1,4 @@
-//! The crate's error type.
-//!
-//! Every fallible call in `dynamodict` returns [`Result<T>`](crate::Result), whose error is
-//! [`Error`]. The variants are stable and meant to be matched on: input problems are caught
-//! before any request is sent, server problems are classified (timeout, connection, throttling,
-//! missing table, ...), and data that cannot be decoded names the key it was read from.
-//!
-//! No variant ever carries a credential, a secret key or a signature.
-//!
-//! A transient error ([`Error::is_transient`]) from a write does not prove that nothing was
-//! written: the request may have reached DynamoDB and only the answer been lost, and a batch
-//! may have applied some of its requests. Repeating the call is safe.
+//! The error type (documented on [`Error`]).
 
 use std::time::Duration;
 
@@ -31,6 +20,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// }
 /// assert_eq!(describe(&Error::EmptyKey), "fix the key");
 /// ```
+///
+/// The crate's error type.
+///
+/// Every fallible call in `dynamodict` returns [`Result<T>`](crate::Result), whose error is
+/// [`Error`]. The variants are stable and meant to be matched on: input problems are caught
+/// before any request is sent, server problems are classified (timeout, connection, throttling,
+/// missing table, ...), and data that cannot be decoded names the key it was read from.
+///
+/// No variant ever carries a credential, a secret key or a signature.
+///
+/// A transient error ([`Error::is_transient`]) from a write does not prove that nothing was
+/// written: the request may have reached DynamoDB and only the answer been lost, and a batch
+/// may have applied some of its requests. Repeating the call is safe.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

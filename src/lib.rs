@@ -8,7 +8,7 @@
 //! - [`AsyncDynamoDbDict`]: the same map for async code (every method a `Send` future on the
 //!   caller's tokio runtime; `keys`/`values`/`items` are streams). The blocking map is a thin
 //!   shell over it, and either converts into the other.
-//! - [`serializer`]: the pluggable pipeline that turns values into items (bincode, JSON, native
+//! - [`Serializer`]: the pluggable pipeline that turns values into items (bincode, JSON, native
 //!   DynamoDB documents, HMAC signing, zstd compression, your own stages).
 //! - [`layout`]: how keys and namespaces map onto the table.
 //! - [`cache`]: [`DynamoDbCache`] and [`cache::AsyncDynamoDbCache`], HTTP response bookkeeping on top of the map (requests-cache's
@@ -33,14 +33,14 @@ mod depth;
 mod dict;
 mod document;
 mod engine;
-pub mod error;
+mod error;
 mod item;
 mod iter;
 mod json;
 pub mod layout;
 #[cfg(feature = "local")]
 pub mod local;
-pub mod serializer;
+mod serializer;
 mod stream;
 mod values;
 
@@ -51,7 +51,9 @@ pub use dict::DynamoDbDict;
 pub use engine::{BatchOptions, Timeouts};
 pub use error::{Error, Result};
 pub use iter::{Items, Keys, Values};
-pub use serializer::{Encoded, Format, Serializer, Signer, Stage};
+#[cfg(feature = "compression")]
+pub use serializer::Zstd;
+pub use serializer::{Encoded, Format, MAX_DECODED_SIZE, Serializer, Signer, Stage};
 pub use stream::{ItemStream, KeyStream, ValueStream};
 pub use values::SweepReport;
 

@@ -1,44 +1,4 @@
-//! The serializer pipeline: how values become DynamoDB attributes and back.
-//!
-//! A [`Serializer`] is a first stage, the [`Format`], that turns a value into a payload, followed
-//! by any number of byte [`Stage`]s (signing, compression, your own) that transform the bytes.
-//! Loading runs the stages in reverse, then the format's decoder.
-//!
-//! | format | stored as | notes |
-//! |---|---|---|
-//! | [`Format::Bincode`] (default) | binary attribute | compact and fast; bincode 2 with serde |
-//! | [`Format::Json`] | binary attribute | portable, readable with any JSON tool; byte strings as base64 |
-//! | [`Format::Document`] | native DynamoDB map | browsable in the AWS console; no byte stages |
-//!
-//! The JSON format is serde_json's compact output, except for byte strings (anything serialized
-//! with `serialize_bytes`, such as `serde_bytes` fields and response bodies): JSON has no byte
-//! type, and they are written as base64 strings (standard alphabet, padded) rather than as
-//! arrays of numbers: under half the size and many times faster. Where a type asks for bytes,
-//! both a base64 string and an array of numbers (what earlier versions wrote) are read, so
-//! stored values stay readable. Types that read bytes through
-//! `deserialize_any`, and byte strings inside `#[serde(flatten)]` structs and untagged or
-//! internally tagged enums, cannot tell base64 from text and get the base64 text back: use
-//! bincode (or plain `Vec<u8>` sequences) for those.
-//!
-//! Every item records the pipeline's [`id`](Serializer::id) beside the value, so a value written
-//! by a different pipeline is reported as [`Error::SerializerMismatch`] instead of being decoded
-//! as garbage.
-//!
-//! ```
-//! use dynamodict::serializer::{Encoded, Serializer};
-//!
-//! let s = Serializer::json().signed(b"secret key", b"salt");
-//! let encoded = s.dumps("greeting", &"hello")?;
-//! let back: String = s.loads("greeting", encoded.clone())?;
-//! assert_eq!(back, "hello");
-//!
-//! // The signature binds the value to its key: moving it to another key is detected.
-//! assert!(matches!(
-//!     s.loads::<String>("other", encoded),
-//!     Err(dynamodict::Error::BadSignature { .. })
-//! ));
-//! # Ok::<(), dynamodict::Error>(())
-//! ```
+//! The serializer pipeline (documented on [`Serializer`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -63,8 +23,8 @@ pub enum Format {
     /// bincode 2 (serde mode, standard configuration): compact binary.
     Bincode,
     /// JSON (serde_json, compact), stored as bytes. Byte strings are base64 strings; the
-    /// number arrays earlier versions wrote for them still read (see the [module
-    /// docs](self)).
+    /// number arrays earlier versions wrote for them still read (see
+    /// [`Serializer`]).
     Json,
     /// A native DynamoDB map, browsable in the AWS console, in `serde_dynamo`'s representation
     /// (items written by either read back with the other). Byte stages cannot follow it, but it
@@ -117,7 +77,7 @@ impl Encoded {
 /// return an error, never panic, on input it cannot decode.
 ///
 /// ```
-/// use dynamodict::serializer::{Serializer, Stage};
+/// use dynamodict::{Serializer, Stage};
 /// use std::borrow::Cow;
 ///
 /// /// A toy stage that reverses the bytes.
@@ -152,6 +112,48 @@ pub trait Stage: Send + Sync + fmt::Debug {
 }
 
 /// A pipeline: a [`Format`] followed by byte [`Stage`]s. Cheap to clone.
+///
+/// How values become DynamoDB attributes and back:
+///
+/// A [`Serializer`] is a first stage, the [`Format`], that turns a value into a payload, followed
+/// by any number of byte [`Stage`]s (signing, compression, your own) that transform the bytes.
+/// Loading runs the stages in reverse, then the format's decoder.
+///
+/// | format | stored as | notes |
+/// |---|---|---|
+/// | [`Format::Bincode`] (default) | binary attribute | compact and fast; bincode 2 with serde |
+/// | [`Format::Json`] | binary attribute | portable, readable with any JSON tool; byte strings as base64 |
+/// | [`Format::Document`] | native DynamoDB map | browsable in the AWS console; no byte stages |
+///
+/// The JSON format is serde_json's compact output, except for byte strings (anything serialized
+/// with `serialize_bytes`, such as `serde_bytes` fields and response bodies): JSON has no byte
+/// type, and they are written as base64 strings (standard alphabet, padded) rather than as
+/// arrays of numbers: under half the size and many times faster. Where a type asks for bytes,
+/// both a base64 string and an array of numbers (what earlier versions wrote) are read, so
+/// stored values stay readable. Types that read bytes through
+/// `deserialize_any`, and byte strings inside `#[serde(flatten)]` structs and untagged or
+/// internally tagged enums, cannot tell base64 from text and get the base64 text back: use
+/// bincode (or plain `Vec<u8>` sequences) for those.
+///
+/// Every item records the pipeline's [`id`](Serializer::id) beside the value, so a value written
+/// by a different pipeline is reported as [`Error::SerializerMismatch`] instead of being decoded
+/// as garbage.
+///
+/// ```
+/// use dynamodict::{Encoded, Serializer};
+///
+/// let s = Serializer::json().signed(b"secret key", b"salt");
+/// let encoded = s.dumps("greeting", &"hello")?;
+/// let back: String = s.loads("greeting", encoded.clone())?;
+/// assert_eq!(back, "hello");
+///
+/// // The signature binds the value to its key: moving it to another key is detected.
+/// assert!(matches!(
+///     s.loads::<String>("other", encoded),
+///     Err(dynamodict::Error::BadSignature { .. })
+/// ));
+/// # Ok::<(), dynamodict::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Serializer {
     format: Format,

@@ -16,10 +16,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 
+use dynamodict::MAX_DECODED_SIZE;
 use dynamodict::aws_sdk_dynamodb::primitives::Blob;
 use dynamodict::aws_sdk_dynamodb::types::AttributeValue;
 use dynamodict::layout::shard_of;
-use dynamodict::serializer::MAX_DECODED_SIZE;
 use dynamodict::{DynamoDbDict, Encoded, Error, Serializer, Signer, Stage};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -213,7 +213,7 @@ fn byte_pipes() -> Vec<Pipe> {
     ];
     #[cfg(feature = "compression")]
     {
-        use dynamodict::serializer::Zstd;
+        use dynamodict::Zstd;
         let zstd = || Box::new(Zstd::new(3)) as Box<dyn Stage>;
         pipes.push(Pipe {
             serializer: Serializer::bincode().compressed(3).unwrap(),
