@@ -71,6 +71,8 @@ fn raw_items(store: Arc<Store>) -> BoxStream<'static, Result<(String, Item)>> {
             }
         }
     })
+    // Fused: polled again after its end, it ends again (never panics).
+    .fuse()
     .boxed()
 }
 
@@ -105,6 +107,7 @@ impl KeyStream {
             let next = pager.next_item().await?;
             Some((next.and_then(|item| key_string(&item)), pager))
         })
+        .fuse()
         .boxed();
         KeyStream { inner }
     }

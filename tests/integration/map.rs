@@ -439,3 +439,33 @@ fn existing_sdk_config_and_client_can_be_reused() {
         .unwrap();
     assert_eq!(f.get("x").unwrap(), Some(1));
 }
+
+#[test]
+fn streams_and_iterators_keep_ending_after_their_end() {
+    let d: DynamoDbDict<u32> = dict("fused");
+    d.insert_many((0..5).map(|i| (format!("k{i}"), i))).unwrap();
+    let mut keys = d.keys();
+    assert_eq!(keys.by_ref().count(), 5);
+    assert!(keys.next().is_none() && keys.next().is_none());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = d.to_async();
+    rt.block_on(async {
+        let mut values = a.values();
+        let mut n = 0;
+        while let Some(v) = values.next().await {
+            v.unwrap();
+            n += 1;
+        }
+        assert_eq!(n, 5);
+        assert!(values.next().await.is_none() && values.next().await.is_none());
+        let mut items = a.items();
+        while items.next().await.is_some() {}
+        assert!(items.next().await.is_none());
+        let mut keys = a.keys();
+        while keys.next().await.is_some() {}
+        assert!(keys.next().await.is_none());
+    });
+}
