@@ -469,3 +469,18 @@ fn streams_and_iterators_keep_ending_after_their_end() {
         assert!(keys.next().await.is_none());
     });
 }
+
+#[test]
+fn setdefault_with_computes_the_default_only_when_the_key_is_unset() {
+    each_facade("setdefault-with", |d: &Map<String>| {
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let make = |text: &str| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            text.to_owned()
+        };
+        assert_eq!(d.setdefault_with("k", || make("first")).unwrap(), "first");
+        assert_eq!(d.setdefault_with("k", || make("second")).unwrap(), "first");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(d.get("k").unwrap().as_deref(), Some("first"));
+    });
+}

@@ -114,17 +114,6 @@ impl<V: Serialize + DeserializeOwned + Send + 'static> Map<V> {
         }
     }
 
-    /// The same map through another façade (converted, sharing the connection).
-    pub fn through(&self, facade: Facade) -> Self {
-        let kind = match (facade.runtime(), &self.kind) {
-            (None, Kind::Blocking(d)) => Kind::Blocking(d.clone()),
-            (None, Kind::Async(d, _)) => Kind::Blocking(d.to_blocking()),
-            (Some(rt), Kind::Blocking(d)) => Kind::Async(d.to_async(), rt),
-            (Some(rt), Kind::Async(d, _)) => Kind::Async(d.clone(), rt),
-        };
-        Map { kind, facade }
-    }
-
     /// The blocking form (for helpers that inspect the table).
     pub fn blocking(&self) -> DynamoDbDict<V> {
         match &self.kind {
@@ -219,14 +208,6 @@ impl<V: Serialize + DeserializeOwned + Send + 'static> Map<V> {
         match &self.kind {
             Kind::Blocking(d) => d.items().collect(),
             Kind::Async(d, rt) => rt.block_on(d.items().collect()),
-        }
-    }
-
-    /// The first `n` keys only (the rest of the iteration is dropped).
-    pub fn first_keys(&self, n: usize) -> Vec<Result<String>> {
-        match &self.kind {
-            Kind::Blocking(d) => d.keys().take(n).collect(),
-            Kind::Async(d, rt) => rt.block_on(d.keys().take(n).collect()),
         }
     }
 }
