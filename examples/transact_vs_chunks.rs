@@ -161,44 +161,59 @@ async fn write_a(c: &Client, generation: &str, value: &[u8]) -> Result<Stat, Str
             }
         }
     }
-    let g = gen_record(generation, count, value.len());
-    let sz = item_size(&g);
-    st.item_bytes += sz;
-    st.wcu_theory += wcu_std(sz);
-    st.requests += 1;
-    let out = c
-        .put_item()
-        .table_name(TABLE)
-        .set_item(Some(g))
-        .return_consumed_capacity(ReturnConsumedCapacity::Total)
-        .send()
-        .await
-        .map_err(|e| format!("PutItem generation: {}", DisplayErrorContext(&e)))?;
-    if let Some(cc) = out.consumed_capacity() {
-        st.add_cc(std::slice::from_ref(cc));
-    }
-    let m = manifest_item(generation, count, value.len());
-    let sz = item_size(&m);
-    st.item_bytes += sz;
+    put_counted(
+        c,
+        &mut st,
+        gen_record(generation, count, value.len()),
+        false,
+        "generation",
+    )
+    .await?;
     // Replacing PutItem is charged on max(old, new); old manifest is the same size.
-    st.wcu_theory += wcu_std(sz);
-    st.requests += 1;
-    let out = c
-        .put_item()
-        .table_name(TABLE)
-        .set_item(Some(m))
-        .return_values(ReturnValue::AllOld)
-        .return_consumed_capacity(ReturnConsumedCapacity::Total)
-        .send()
-        .await
-        .map_err(|e| format!("PutItem manifest: {}", DisplayErrorContext(&e)))?;
-    if let Some(cc) = out.consumed_capacity() {
-        st.add_cc(std::slice::from_ref(cc));
-    }
+    put_counted(
+        c,
+        &mut st,
+        manifest_item(generation, count, value.len()),
+        true,
+        "manifest",
+    )
+    .await?;
     Ok(st)
 }
 
 /// Protocol B: one TransactWriteItems with a Put per chunk + the manifest Put.
+/// One `PutItem` of `item`, counted in `st` (theoretical and reported capacity).
+async fn put_counted(
+    c: &Client,
+    st: &mut Stat,
+    item: Item,
+    return_old: bool,
+    what: &str,
+) -> Result<(), String> {
+    let sz = item_size(&item);
+    st.item_bytes += sz;
+    st.wcu_theory += wcu_std(sz);
+    st.requests += 1;
+    let request = c
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(item))
+        .return_consumed_capacity(ReturnConsumedCapacity::Total);
+    let request = if return_old {
+        request.return_values(ReturnValue::AllOld)
+    } else {
+        request
+    };
+    let out = request
+        .send()
+        .await
+        .map_err(|e| format!("PutItem {what}: {}", DisplayErrorContext(&e)))?;
+    if let Some(cc) = out.consumed_capacity() {
+        st.add_cc(std::slice::from_ref(cc));
+    }
+    Ok(())
+}
+
 async fn write_b(c: &Client, generation: &str, value: &[u8]) -> Result<Stat, String> {
     let mut st = Stat::default();
     let chunks = chunk_items(generation, value);
