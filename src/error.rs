@@ -197,9 +197,25 @@ pub enum Error {
         message: String,
     },
 
-    /// The internal runtime could not start or run a call (thread or resource exhaustion).
+    /// The internal runtime could not start or run a call (thread or resource exhaustion), or a
+    /// blocking call was made where it cannot block.
     #[error("runtime error: {0}")]
     Runtime(String),
+
+    // ---- HTTP origin (the caching session) -------------------------------------------------
+    /// An HTTP request of a [`CachedSession`](crate::session::CachedSession) to the origin
+    /// server failed: it could not connect, timed out, broke off, or redirected too often. No
+    /// usable cached response existed (with `stale_if_error`, a stale one is served instead).
+    #[error("HTTP request to {url} failed: {message}")]
+    Http {
+        /// The URL that was requested.
+        url: String,
+        /// What went wrong, as one line.
+        message: String,
+        /// Whether trying again later may succeed (a connection or timeout problem, not a
+        /// malformed request or a redirect loop).
+        transient: bool,
+    },
 
     /// The embedded DynamoDB Local server could not be installed or started.
     #[cfg(feature = "local")]
@@ -220,7 +236,13 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Error::Timeout { .. } | Error::Connection { .. } | Error::Throttled { .. }
+            Error::Timeout { .. }
+                | Error::Connection { .. }
+                | Error::Throttled { .. }
+                | Error::Http {
+                    transient: true,
+                    ..
+                }
         )
     }
 }

@@ -34,6 +34,8 @@ mod dict;
 mod document;
 mod engine;
 mod error;
+#[cfg(feature = "http-cache")]
+pub mod http_cache;
 mod item;
 mod iter;
 mod json;
@@ -41,6 +43,8 @@ pub mod layout;
 #[cfg(feature = "local")]
 pub mod local;
 mod serializer;
+#[cfg(feature = "reqwest")]
+pub mod session;
 mod stream;
 mod values;
 
@@ -60,6 +64,12 @@ pub use values::SweepReport;
 // Re-exported so users can name the SDK types this crate accepts without a version mismatch.
 pub use aws_config;
 pub use aws_sdk_dynamodb;
+/// The `http` crate this one speaks (requests, responses and headers convert to and from it).
+pub use http;
+/// The `reqwest` crate [`session::CachedSession`] is built on (feature `reqwest`): build a
+/// client with `dynamodict::reqwest::blocking::Client::builder()` so the versions always match.
+#[cfg(feature = "reqwest")]
+pub use reqwest;
 
 /// The README's code blocks, run as doctests.
 #[cfg(doctest)]

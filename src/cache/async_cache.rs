@@ -155,6 +155,11 @@ impl AsyncDynamoDbCache {
         &self.policy
     }
 
+    /// How long an entry is kept past its expiry (see [`CacheBuilder::ttl_grace`]).
+    pub fn ttl_grace(&self) -> Duration {
+        self.ttl_grace
+    }
+
     /// The cache key of a request (see [`create_key`]).
     pub fn create_key<R: KeySource + ?Sized>(&self, request: &R) -> Result<String> {
         create_key(request, &self.key_options)
@@ -201,7 +206,9 @@ impl AsyncDynamoDbCache {
         Ok(Some(key))
     }
 
-    async fn store(
+    /// Stores `response` under `key` expiring at `expires` (`None`: never), with no policy
+    /// check: the caller decided. Redacts, and aliases every redirect hop to `key`.
+    pub(crate) async fn store(
         &self,
         key: &str,
         mut response: CachedResponse,

@@ -83,6 +83,22 @@ impl DynamoDbCache {
         self.inner.policy()
     }
 
+    /// How long an entry is kept past its expiry (see [`CacheBuilder::ttl_grace`]).
+    pub fn ttl_grace(&self) -> std::time::Duration {
+        self.inner.ttl_grace()
+    }
+
+    /// Stores `response` under `key` until `expires` (`None`: never), without a policy check.
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn store(
+        &self,
+        key: &str,
+        response: CachedResponse,
+        expires: Option<SystemTime>,
+    ) -> Result<()> {
+        self.block_on(self.inner.store(key, response, expires))
+    }
+
     /// The cache key of a request (see [`create_key`](super::create_key)).
     pub fn create_key<R: KeySource + ?Sized>(&self, request: &R) -> Result<String> {
         self.inner.create_key(request)

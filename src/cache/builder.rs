@@ -161,6 +161,13 @@ impl CacheBuilder {
         self
     }
 
+    /// `ttl_grace(grace)` unless it was set.
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn ttl_grace_unless_set(mut self, grace: Duration) -> Self {
+        self.ttl_grace.get_or_insert(grace);
+        self
+    }
+
     /// Any setting of the underlying map (connection, table creation, timeouts, ...).
     pub fn dict(
         mut self,

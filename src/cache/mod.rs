@@ -49,4 +49,7 @@ pub use key::{
 pub use policy::{
     CacheDirectives, CachePolicy, ExpireAfter, ResponseFilter, UrlPattern, UrlsExpireAfter,
 };
+#[cfg(feature = "reqwest")]
+pub(crate) use policy::{for_each_directive, parse_delta_seconds};
+pub(crate) use response::epoch_millis;
 pub use response::{CacheInfo, CachedRequest, CachedResponse, HeaderIter, Headers, HttpVersion};

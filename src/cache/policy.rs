@@ -427,7 +427,7 @@ impl CacheDirectives {
 
 /// Calls `f(name, argument)` for each directive of a `Cache-Control` value. Arguments may be
 /// tokens or quoted strings (whose `\`-escapes are resolved); commas inside quotes do not split.
-fn for_each_directive(value: &str, mut f: impl FnMut(&str, Option<&str>)) {
+pub(crate) fn for_each_directive(value: &str, mut f: impl FnMut(&str, Option<&str>)) {
     let bytes = value.as_bytes();
     let mut i = 0;
     let mut argument = String::new();
@@ -489,7 +489,7 @@ fn for_each_directive(value: &str, mut f: impl FnMut(&str, Option<&str>)) {
 }
 
 /// Parses RFC 9111 delta-seconds: one or more ASCII digits; overflow gives 2^31.
-fn parse_delta_seconds(text: &str) -> Option<u64> {
+pub(crate) fn parse_delta_seconds(text: &str) -> Option<u64> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

@@ -14,4 +14,6 @@ mod model;
 mod processes;
 mod protocol;
 mod secrets;
+#[cfg(feature = "reqwest")]
+mod session;
 mod table;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod facade;
+pub mod origin;
 pub mod proxy;
 
 use std::collections::HashMap;

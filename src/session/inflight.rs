@@ -1,0 +1,93 @@
+//! One origin request per cache key at a time within a session: concurrent misses on one URL
+//! wait for the first and then read what it stored, instead of all asking the origin.
+
+use std::collections::HashSet;
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// The keys being fetched now.
+#[derive(Debug, Default)]
+pub(crate) struct Inflight {
+    keys: Mutex<HashSet<String>>,
+    done: Condvar,
+}
+
+/// Holds a key until dropped.
+pub(crate) struct Claim<'a> {
+    inflight: &'a Inflight,
+    key: String,
+}
+
+impl Inflight {
+    fn keys(&self) -> MutexGuard<'_, HashSet<String>> {
+        // The set stays consistent whatever a panicking holder did: recover it.
+        self.keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Claims `key`, waiting while another request holds it. Returns the claim and whether it
+    /// had to wait (then the cache may already hold what that request fetched).
+    pub fn claim(&self, key: &str) -> (Claim<'_>, bool) {
+        let mut keys = self.keys();
+        let mut waited = false;
+        while keys.contains(key) {
+            waited = true;
+            keys = self
+                .done
+                .wait(keys)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        keys.insert(key.to_owned());
+        (self.claim_of(key), waited)
+    }
+
+    /// Claims `key` only if no one holds it.
+    pub fn try_claim(&self, key: &str) -> Option<Claim<'_>> {
+        self.keys()
+            .insert(key.to_owned())
+            .then(|| self.claim_of(key))
+    }
+
+    fn claim_of(&self, key: &str) -> Claim<'_> {
+        Claim {
+            inflight: self,
+            key: key.to_owned(),
+        }
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.inflight.keys().remove(&self.key);
+        self.inflight.done.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    #[test]
+    fn one_holder_per_key_and_waiters_are_told() {
+        let inflight = Inflight::default();
+        let (first, waited) = inflight.claim("k");
+        assert!(!waited);
+        assert!(inflight.try_claim("k").is_none());
+        assert!(inflight.try_claim("other").is_some());
+        let inside = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let (_claim, waited) = inflight.claim("k");
+                inside.fetch_add(1, Ordering::SeqCst);
+                waited
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!(inside.load(Ordering::SeqCst), 0, "the waiter must wait");
+            drop(first);
+            assert!(waiter.join().unwrap());
+        });
+        assert!(inflight.try_claim("k").is_some());
+    }
+}
