@@ -8,6 +8,8 @@ mod errors;
 mod expiry;
 mod faults;
 mod hostile;
+#[cfg(feature = "http-cache")]
+mod http_cache;
 mod large;
 mod map;
 mod model;
