@@ -24,7 +24,7 @@
 //!     .namespace("reqwest")
 //!     .build_async()
 //!     .await?;
-//! let client = reqwest_middleware::ClientBuilder::new(dynamodict::reqwest::Client::new())
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest_middleware::reqwest::Client::new())
 //!     .with(Cache(HttpCache {
 //!         mode: CacheMode::Default,
 //!         manager: HttpCacheManager::new(entries),

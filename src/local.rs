@@ -1344,15 +1344,14 @@ mod tests {
     fn process_alive(pid: u32) -> bool {
         // A zombie still answers kill(pid, 0); look at /proc too where it exists.
         let stat = fs::read_to_string(format!("/proc/{pid}/stat"));
-        if let Ok(stat) = stat {
-            if stat
+        if let Ok(stat) = stat
+            && stat
                 .rsplit(')')
                 .next()
                 .map(|s| s.trim_start().starts_with('Z'))
                 .unwrap_or(false)
-            {
-                return false;
-            }
+        {
+            return false;
         }
         process_exists(pid)
     }

@@ -51,5 +51,6 @@ pub use policy::{
 };
 #[cfg(feature = "reqwest")]
 pub(crate) use policy::{for_each_directive, parse_delta_seconds};
+#[cfg(feature = "reqwest")]
 pub(crate) use response::epoch_millis;
 pub use response::{CacheInfo, CachedRequest, CachedResponse, HeaderIter, Headers, HttpVersion};

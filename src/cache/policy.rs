@@ -204,21 +204,21 @@ impl fmt::Display for UrlPattern {
 
 /// The text a URL pattern is matched against: `host[:port]/path[?query]`.
 fn match_target(url: &str) -> String {
-    if let Ok(parsed) = Url::parse(url) {
-        if let Some(host) = parsed.host_str() {
-            let mut out = String::with_capacity(url.len());
-            out.push_str(host);
-            if let Some(port) = parsed.port() {
-                out.push(':');
-                out.push_str(&port.to_string());
-            }
-            out.push_str(parsed.path());
-            if let Some(query) = parsed.query() {
-                out.push('?');
-                out.push_str(query);
-            }
-            return out;
+    if let Ok(parsed) = Url::parse(url)
+        && let Some(host) = parsed.host_str()
+    {
+        let mut out = String::with_capacity(url.len());
+        out.push_str(host);
+        if let Some(port) = parsed.port() {
+            out.push(':');
+            out.push_str(&port.to_string());
         }
+        out.push_str(parsed.path());
+        if let Some(query) = parsed.query() {
+            out.push('?');
+            out.push_str(query);
+        }
+        return out;
     }
     // Not an absolute URL with a host: fall back to plain text, as requests-cache does.
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);

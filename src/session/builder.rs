@@ -18,8 +18,8 @@ pub const DEFAULT_SESSION_GRACE: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 
 enum CacheSource {
-    Build(CacheBuilder),
-    Open(DynamoDbCache),
+    Build(Box<CacheBuilder>),
+    Open(Box<DynamoDbCache>),
 }
 
 /// Builds a [`CachedSession`].
@@ -68,14 +68,14 @@ impl fmt::Debug for SessionBuilder {
 impl SessionBuilder {
     /// A session whose cache is stored in `table`.
     pub fn new(table: impl Into<String>) -> Self {
-        Self::with(CacheSource::Build(
+        Self::with(CacheSource::Build(Box::new(
             DynamoDbCache::builder(table).cache_control(true),
-        ))
+        )))
     }
 
     /// A session over an open cache, used with its own settings.
     pub fn from_cache(cache: DynamoDbCache) -> Self {
-        Self::with(CacheSource::Open(cache))
+        Self::with(CacheSource::Open(Box::new(cache)))
     }
 
     fn with(cache: CacheSource) -> Self {
@@ -94,7 +94,7 @@ impl SessionBuilder {
     /// [`CachedSession::from_cache`]).
     pub fn cache(mut self, configure: impl FnOnce(CacheBuilder) -> CacheBuilder) -> Self {
         if let CacheSource::Build(builder) = self.cache {
-            self.cache = CacheSource::Build(configure(builder));
+            self.cache = CacheSource::Build(Box::new(configure(*builder)));
         }
         self
     }
@@ -181,7 +181,7 @@ impl SessionBuilder {
             .fold(DEFAULT_SESSION_GRACE, Duration::max);
         let cache = match self.cache {
             CacheSource::Build(builder) => builder.ttl_grace_unless_set(grace).build()?,
-            CacheSource::Open(cache) => cache,
+            CacheSource::Open(cache) => *cache,
         };
         let client = match self.client {
             Some(client) => client,

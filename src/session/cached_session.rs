@@ -209,7 +209,7 @@ impl CachedSession {
         } else {
             cached
         };
-        self.from_origin(&key, request, cached, &options)
+        self.ask_origin(&key, request, cached, &options)
     }
 
     /// The stored response for `key` if its `Vary` headers match `request`.
@@ -233,7 +233,7 @@ impl CachedSession {
     /// Asks the origin (conditionally when a stored response has validators), then stores or
     /// refreshes the entry, or serves the stored response if the origin fails and
     /// `stale-if-error` allows it.
-    fn from_origin(
+    fn ask_origin(
         &self,
         key: &str,
         request: CachedRequest,
@@ -255,22 +255,21 @@ impl CachedSession {
             Ok(response) => response.status >= 500,
             Err(_) => true,
         };
-        if failed {
-            if let Some(entry) = cached.as_ref().filter(|e| serve_stale(e)) {
-                return Ok(hit(entry, CacheStatus::Stale(StaleReason::Error), key));
-            }
+        if failed && let Some(entry) = cached.as_ref().filter(|e| serve_stale(e)) {
+            return Ok(hit(entry, CacheStatus::Stale(StaleReason::Error), key));
         }
         let mut response = fetched?;
-        if response.status == 304 && conditional {
-            if let Some(entry) = &cached {
-                match merge_not_modified(entry, &response, freshness.heuristic, now) {
-                    Some(merged) => {
-                        return self.keep(key, merged, options, CacheStatus::Revalidated, now);
-                    }
-                    // The 304's validators are not those of the stored response: it cannot
-                    // be used, so ask again without validators.
-                    None => response = self.fetch(request, options)?,
+        if response.status == 304
+            && conditional
+            && let Some(entry) = &cached
+        {
+            match merge_not_modified(entry, &response, freshness.heuristic, now) {
+                Some(merged) => {
+                    return self.keep(key, merged, options, CacheStatus::Revalidated, now);
                 }
+                // The 304's validators are not those of the stored response: it cannot
+                // be used, so ask again without validators.
+                None => response = self.fetch(request, options)?,
             }
         }
         let stored = may_store(self.inner.cache.policy(), &response, options.expire_after);
@@ -326,7 +325,7 @@ impl CachedSession {
             .spawn(move || {
                 if let Some(_claim) = session.inner.inflight.try_claim(&key) {
                     // Nobody waits for this answer; the next request sees what it stored.
-                    let _ = session.from_origin(&key, request, Some(entry), &options);
+                    let _ = session.ask_origin(&key, request, Some(entry), &options);
                 }
             });
         // Without a thread the stale response is still served; the next request revalidates.

@@ -212,10 +212,10 @@ pub(crate) fn judge(
     if stored.must_revalidate {
         return Verdict::Validate { background: false };
     }
-    if let Some(max_stale) = ask.max_stale {
-        if max_stale.is_none_or(|m| stale <= Duration::from_secs(m)) {
-            return Verdict::StaleAccepted;
-        }
+    if let Some(max_stale) = ask.max_stale
+        && max_stale.is_none_or(|m| stale <= Duration::from_secs(m))
+    {
+        return Verdict::StaleAccepted;
     }
     let window = stored
         .stale_while_revalidate
@@ -265,15 +265,15 @@ pub(crate) fn vary_matches(entry: &CachedResponse, request: &CachedRequest) -> b
 /// `If-Modified-Since` from its `Last-Modified` (RFC 9110 §13.1), unless the request has its
 /// own.
 pub(crate) fn add_validators(request: &mut CachedRequest, entry: &CachedResponse) {
-    if let Some(etag) = entry.headers.get("etag") {
-        if !request.headers.contains("if-none-match") {
-            request.headers.insert("If-None-Match", etag);
-        }
+    if let Some(etag) = entry.headers.get("etag")
+        && !request.headers.contains("if-none-match")
+    {
+        request.headers.insert("If-None-Match", etag);
     }
-    if let Some(modified) = entry.headers.get("last-modified") {
-        if !request.headers.contains("if-modified-since") {
-            request.headers.insert("If-Modified-Since", modified);
-        }
+    if let Some(modified) = entry.headers.get("last-modified")
+        && !request.headers.contains("if-modified-since")
+    {
+        request.headers.insert("If-Modified-Since", modified);
     }
 }
 

@@ -51,10 +51,10 @@ impl RequestBuilder {
     }
 
     fn edit(mut self, f: impl FnOnce(&mut CachedRequest) -> Result<()>) -> Self {
-        if let Ok(request) = &mut self.request {
-            if let Err(e) = f(request) {
-                self.request = Err(e);
-            }
+        if let Ok(request) = &mut self.request
+            && let Err(e) = f(request)
+        {
+            self.request = Err(e);
         }
         self
     }

@@ -21,7 +21,7 @@ async fn entries(namespace: &str) -> AsyncDynamoDbDict<HttpCacheEntry> {
 }
 
 fn client(manager: HttpCacheManager) -> reqwest_middleware::ClientWithMiddleware {
-    reqwest_middleware::ClientBuilder::new(dynamodict::reqwest::Client::new())
+    reqwest_middleware::ClientBuilder::new(reqwest_middleware::reqwest::Client::new())
         .with(Cache(HttpCache {
             mode: CacheMode::Default,
             manager,

@@ -1148,13 +1148,13 @@ fn merge_unprocessed(
     let Ok(Value::Object(mut root)) = serde_json::from_slice::<Value>(body) else {
         return None;
     };
-    if kind == BatchKind::Get {
-        if let Some(Value::Object(responses)) = root.get_mut("Responses") {
-            for table in withheld.keys() {
-                responses
-                    .entry(table.clone())
-                    .or_insert_with(|| Value::Array(Vec::new()));
-            }
+    if kind == BatchKind::Get
+        && let Some(Value::Object(responses)) = root.get_mut("Responses")
+    {
+        for table in withheld.keys() {
+            responses
+                .entry(table.clone())
+                .or_insert_with(|| Value::Array(Vec::new()));
         }
     }
     let slot = root
