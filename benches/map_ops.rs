@@ -637,6 +637,74 @@ fn single_ops(c: &mut Criterion) {
     );
 }
 
+// ---- a cache hit through the HTTP session ------------------------------------------------------
+
+/// `session.get(url).send()` answered from the cache (a fresh 1 KiB JSON response in the
+/// cache's default document format) against a raw `GetItem` of the same item.
+#[cfg(feature = "reqwest")]
+fn session_hit(c: &mut Criterion) {
+    use dynamodict::cache::{CachedRequest, CachedResponse};
+    use dynamodict::session::{CacheStatus, CachedSession};
+
+    let p = prefix();
+    let ids = [
+        format!("{p}session/hit/session"),
+        format!("{p}session/hit/raw_sdk"),
+    ];
+    if !selected(&ids) {
+        return;
+    }
+    let raw = raw();
+    let session = CachedSession::builder(TABLE)
+        .cache(|c| c.namespace("session").endpoint_url(endpoint()))
+        .build()
+        .expect("opening the session's cache");
+    // Never contacted: the stored entry is fresh for a day.
+    let url = "http://127.0.0.1:9/api/items?page=1";
+    let mut response = CachedResponse::new(
+        CachedRequest::new("GET", url),
+        200,
+        common::body(1024)
+            .into_iter()
+            .map(|b| b'a' + b % 26)
+            .collect(),
+    );
+    response.headers.append("Content-Type", "application/json");
+    response.headers.append("Cache-Control", "max-age=86400");
+    let key = session
+        .cache()
+        .save_response(
+            &response,
+            None,
+            Some(SystemTime::now() + Duration::from_secs(86_400)),
+        )
+        .expect("saving the response")
+        .expect("the policy saves it");
+    let item = item_key(session.cache().responses(), &key);
+    let hit = || {
+        let r = session.get(url).send().expect("session hit");
+        assert_eq!(r.cache_status(), CacheStatus::Fresh);
+        r
+    };
+    let mut group = c.benchmark_group(format!("{p}session/hit"));
+    group.bench_function("session", |b| b.iter(hit));
+    group.bench_function("raw_sdk", |b| {
+        b.iter_custom(|iters| raw_iters(&raw.rt, iters, || raw_get(&raw.client, &item)))
+    });
+    group.finish();
+    report_pair(
+        "session_hit",
+        1.10,
+        paired(
+            || Sample::of(hit),
+            || Sample::of_async(&raw.rt, raw_get(&raw.client, &item)),
+        ),
+    );
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn session_hit(_: &mut Criterion) {}
+
 // ---- 8 threads vs 8 tasks -------------------------------------------------------------------
 
 fn concurrent(c: &mut Criterion) {
@@ -1335,6 +1403,6 @@ fn bulk(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = common::criterion(30);
-    targets = single_ops, concurrent, bulk
+    targets = single_ops, session_hit, concurrent, bulk
 }
 criterion_main!(benches);

@@ -17,6 +17,18 @@ pub const DEFAULT_SESSION_GRACE: Duration = Duration::from_secs(24 * 3600);
 /// At most this many redirects are followed by default (as reqwest and browsers do).
 pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 
+/// Parameters a session leaves out of cache keys and redacts from what it stores, unless the
+/// cache closure sets `ignored_parameters` itself: credentials must not reach the table in
+/// plain text (requests-cache's defaults, plus `Cookie` and `Proxy-Authorization`).
+pub const DEFAULT_IGNORED_PARAMETERS: &[&str] = &[
+    "Authorization",
+    "Proxy-Authorization",
+    "Cookie",
+    "X-API-KEY",
+    "access_token",
+    "api_key",
+];
+
 enum CacheSource {
     Build(Box<CacheBuilder>),
     Open(Box<DynamoDbCache>),
@@ -24,10 +36,13 @@ enum CacheSource {
 
 /// Builds a [`CachedSession`].
 ///
-/// Defaults differ from a bare [`CacheBuilder`] in two ways, both for HTTP semantics:
-/// response `Cache-Control` headers are honoured (`cache_control(true)`), and entries are kept
-/// [`DEFAULT_SESSION_GRACE`] (or the longest stale window, if longer) past their expiry, unless
-/// the cache closure sets `ttl_grace` itself.
+/// Defaults differ from a bare [`CacheBuilder`] in three ways: response `Cache-Control`
+/// headers are honoured (`cache_control(true)`); entries are kept [`DEFAULT_SESSION_GRACE`] (or
+/// the longest stale window, if longer) past their expiry, unless the cache closure sets
+/// `ttl_grace` itself; and credentials ([`DEFAULT_IGNORED_PARAMETERS`]) are redacted from what
+/// is stored and left out of keys, unless the closure sets `ignored_parameters`. A response
+/// that varies on a redacted header (`Vary: Authorization`) is then never reused, which is the
+/// safe side.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -69,7 +84,9 @@ impl SessionBuilder {
     /// A session whose cache is stored in `table`.
     pub fn new(table: impl Into<String>) -> Self {
         Self::with(CacheSource::Build(Box::new(
-            DynamoDbCache::builder(table).cache_control(true),
+            DynamoDbCache::builder(table)
+                .cache_control(true)
+                .ignored_parameters(DEFAULT_IGNORED_PARAMETERS.iter().copied()),
         )))
     }
 

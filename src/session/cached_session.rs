@@ -155,25 +155,20 @@ impl CachedSession {
         ask.no_cache |= options.refresh;
         ask.only_if_cached |= options.only_if_cached;
         let key = cache.create_key(&request)?;
+        let inflight = &self.inner.inflight;
+        let released = inflight.released();
         let cached = match options.force_refresh {
             true => None,
             false => self.lookup(&key, &request)?,
         };
         if let Some(entry) = &cached {
-            let verdict = judge(
-                entry,
-                &ask,
-                &self.inner.freshness,
-                options.expire_after,
-                SystemTime::now(),
-            );
-            match verdict {
+            match self.judge(entry, &ask, &options) {
                 Verdict::Fresh => return Ok(hit(entry, CacheStatus::Fresh, &key)),
                 Verdict::StaleAccepted => {
                     return Ok(hit(entry, CacheStatus::Stale(StaleReason::MaxStale), &key));
                 }
                 Verdict::Validate { background: true } if !ask.only_if_cached => {
-                    self.revalidate_in_background(&key, &request, entry, options);
+                    self.revalidate_in_background(&key, &request, entry, ask, options, released);
                     let status = CacheStatus::Stale(StaleReason::WhileRevalidate);
                     return Ok(hit(entry, status, &key));
                 }
@@ -188,28 +183,41 @@ impl CachedSession {
                 Some(key),
             ));
         }
-        // One origin request per key: a request that waited re-reads what the other stored.
-        let (_claim, waited) = self.inner.inflight.claim(&key);
-        let cached = if waited && !options.force_refresh {
-            let again = self.lookup(&key, &request)?;
-            if let Some(entry) = &again {
-                let now = SystemTime::now();
-                if judge(
-                    entry,
-                    &ask,
-                    &self.inner.freshness,
-                    options.expire_after,
-                    now,
-                ) == Verdict::Fresh
-                {
-                    return Ok(hit(entry, CacheStatus::Fresh, &key));
-                }
-            }
-            again
-        } else {
-            cached
+        // One origin request per key at a time.
+        let _claim = inflight.claim(&key);
+        let cached = match self.reread(&key, &request, &ask, &options, released)? {
+            Reread::Fresh(entry) => return Ok(hit(&entry, CacheStatus::Fresh, &key)),
+            Reread::Now(entry) => entry,
+            Reread::Unchanged => cached,
         };
         self.ask_origin(&key, request, cached, &options)
+    }
+
+    fn judge(&self, entry: &CachedResponse, ask: &Ask, options: &RequestOptions) -> Verdict {
+        let now = SystemTime::now();
+        judge(entry, ask, &self.inner.freshness, options.expire_after, now)
+    }
+
+    /// After claiming `key`: reads the entry again if any claim ended since the first read
+    /// (`released` was the count then), since another request may have stored it meanwhile.
+    fn reread(
+        &self,
+        key: &str,
+        request: &CachedRequest,
+        ask: &Ask,
+        options: &RequestOptions,
+        released: u64,
+    ) -> Result<Reread> {
+        if options.force_refresh || self.inner.inflight.released() == released {
+            return Ok(Reread::Unchanged);
+        }
+        let again = self.lookup(key, request)?;
+        Ok(match again {
+            Some(entry) if self.judge(&entry, ask, options) == Verdict::Fresh => {
+                Reread::Fresh(entry)
+            }
+            other => Reread::Now(other),
+        })
     }
 
     /// The stored response for `key` if its `Vary` headers match `request`.
@@ -316,17 +324,25 @@ impl CachedSession {
         key: &str,
         request: &CachedRequest,
         entry: &CachedResponse,
+        ask: Ask,
         options: RequestOptions,
+        released: u64,
     ) {
         let session = self.clone();
         let (key, request, entry) = (key.to_owned(), request.clone(), entry.clone());
         let spawned = std::thread::Builder::new()
             .name("dynamodict-revalidate".to_owned())
             .spawn(move || {
-                if let Some(_claim) = session.inner.inflight.try_claim(&key) {
-                    // Nobody waits for this answer; the next request sees what it stored.
-                    let _ = session.ask_origin(&key, request, Some(entry), &options);
-                }
+                let Some(_claim) = session.inner.inflight.try_claim(&key) else {
+                    return; // a request for this key is at the origin already
+                };
+                // Nobody waits for this answer; the next request sees what it stored.
+                let entry = match session.reread(&key, &request, &ask, &options, released) {
+                    Ok(Reread::Unchanged) => Some(entry),
+                    Ok(Reread::Now(now)) => now,
+                    Ok(Reread::Fresh(_)) | Err(_) => return,
+                };
+                let _ = session.ask_origin(&key, request, entry, &options);
             });
         // Without a thread the stale response is still served; the next request revalidates.
         drop(spawned);
@@ -348,6 +364,16 @@ impl CachedSession {
             let _ = self.inner.cache.responses().remove(&key);
         }
     }
+}
+
+/// What a second read of the cache found.
+enum Reread {
+    /// Nothing ended since the first read: it stands.
+    Unchanged,
+    /// The entry is fresh now (another request refreshed it).
+    Fresh(CachedResponse),
+    /// The entry as it is now, still to be validated (or gone).
+    Now(Option<CachedResponse>),
 }
 
 /// A stored response served with `status`.

@@ -33,8 +33,8 @@ pub(crate) fn fetch(
     loop {
         let response = send_one(client, &current, timeout)?;
         let next = match redirect_target(&current, &response) {
-            Some(next) => next,
-            None => {
+            Some(next) if max_redirects > 0 => next,
+            _ => {
                 let mut response = response;
                 response.history = history;
                 return Ok(response);

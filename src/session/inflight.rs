@@ -2,6 +2,7 @@
 //! wait for the first and then read what it stored, instead of all asking the origin.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// The keys being fetched now.
@@ -9,6 +10,9 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 pub(crate) struct Inflight {
     keys: Mutex<HashSet<String>>,
     done: Condvar,
+    /// How many claims have ended: a request that read the cache, then claimed its key after
+    /// this changed, reads again (another request may have stored what it was about to fetch).
+    released: AtomicU64,
 }
 
 /// Holds a key until dropped.
@@ -25,20 +29,17 @@ impl Inflight {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Claims `key`, waiting while another request holds it. Returns the claim and whether it
-    /// had to wait (then the cache may already hold what that request fetched).
-    pub fn claim(&self, key: &str) -> (Claim<'_>, bool) {
+    /// Claims `key`, waiting while another request holds it.
+    pub fn claim(&self, key: &str) -> Claim<'_> {
         let mut keys = self.keys();
-        let mut waited = false;
         while keys.contains(key) {
-            waited = true;
             keys = self
                 .done
                 .wait(keys)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
         keys.insert(key.to_owned());
-        (self.claim_of(key), waited)
+        self.claim_of(key)
     }
 
     /// Claims `key` only if no one holds it.
@@ -46,6 +47,11 @@ impl Inflight {
         self.keys()
             .insert(key.to_owned())
             .then(|| self.claim_of(key))
+    }
+
+    /// The number of claims ended so far (see [`released`](Self::released)).
+    pub fn released(&self) -> u64 {
+        self.released.load(Ordering::SeqCst)
     }
 
     fn claim_of(&self, key: &str) -> Claim<'_> {
@@ -59,6 +65,7 @@ impl Inflight {
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         self.inflight.keys().remove(&self.key);
+        self.inflight.released.fetch_add(1, Ordering::SeqCst);
         self.inflight.done.notify_all();
     }
 }
@@ -72,21 +79,21 @@ mod tests {
     #[test]
     fn one_holder_per_key_and_waiters_are_told() {
         let inflight = Inflight::default();
-        let (first, waited) = inflight.claim("k");
-        assert!(!waited);
+        let first = inflight.claim("k");
         assert!(inflight.try_claim("k").is_none());
         assert!(inflight.try_claim("other").is_some());
         let inside = AtomicUsize::new(0);
         std::thread::scope(|s| {
             let waiter = s.spawn(|| {
-                let (_claim, waited) = inflight.claim("k");
+                let _claim = inflight.claim("k");
                 inside.fetch_add(1, Ordering::SeqCst);
-                waited
             });
             std::thread::sleep(Duration::from_millis(50));
             assert_eq!(inside.load(Ordering::SeqCst), 0, "the waiter must wait");
+            let before = inflight.released();
             drop(first);
-            assert!(waiter.join().unwrap());
+            waiter.join().unwrap();
+            assert_eq!(inflight.released(), before + 2);
         });
         assert!(inflight.try_claim("k").is_some());
     }

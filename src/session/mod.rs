@@ -55,7 +55,9 @@ mod inflight;
 mod request;
 mod response;
 
-pub use builder::{DEFAULT_MAX_REDIRECTS, DEFAULT_SESSION_GRACE, SessionBuilder};
+pub use builder::{
+    DEFAULT_IGNORED_PARAMETERS, DEFAULT_MAX_REDIRECTS, DEFAULT_SESSION_GRACE, SessionBuilder,
+};
 pub use cached_session::CachedSession;
 pub use request::RequestBuilder;
 pub use response::{CacheStatus, SessionResponse, StaleReason};

@@ -361,39 +361,38 @@ fn refresh_revalidates_and_force_refresh_refetches() {
 
 #[test]
 fn eight_threads_on_one_url_get_the_right_body_and_the_origin_is_asked_once() {
-    let origin = Origin::start(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        Reply::ok("shared").header("Cache-Control", "max-age=60")
-    });
-    let session = session();
-    let url = origin.url("/busy");
-    let statuses: Vec<CacheStatus> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..8)
-            .map(|_| {
-                s.spawn(|| {
-                    let r = session.get(&url).send().unwrap();
-                    assert_eq!(r.body, b"shared");
-                    r.cache_status()
+    // With a slow origin the others wait on the first; with a fast one some read the cache
+    // after the first stored: either way, one origin request.
+    for (path, delay) in [("/slow", 100), ("/fast", 0)] {
+        let origin = Origin::start(move |_| {
+            std::thread::sleep(Duration::from_millis(delay));
+            Reply::ok("shared").header("Cache-Control", "max-age=60")
+        });
+        let session = session();
+        let url = origin.url(path);
+        let statuses: Vec<CacheStatus> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let r = session.get(&url).send().unwrap();
+                        assert_eq!(r.body, b"shared");
+                        r.cache_status()
+                    })
                 })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    assert_eq!(origin.count("/busy"), 1, "{statuses:?}");
-    assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == CacheStatus::Fetched { stored: true })
-            .count(),
-        1
-    );
-    assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == CacheStatus::Fresh)
-            .count(),
-        7
-    );
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(origin.count(path), 1, "{path}: {statuses:?}");
+        let fetched = CacheStatus::Fetched { stored: true };
+        assert_eq!(statuses.iter().filter(|s| **s == fetched).count(), 1);
+        assert_eq!(
+            statuses
+                .iter()
+                .filter(|s| **s == CacheStatus::Fresh)
+                .count(),
+            7
+        );
+    }
 }
 
 #[test]
@@ -499,4 +498,45 @@ fn bad_input_and_async_contexts_are_clear_errors() {
     });
     let hostile = session.get(&origin.url("/h")).send().unwrap();
     assert_eq!(hostile.body, b"h");
+}
+
+#[test]
+fn credentials_are_redacted_from_the_table_and_redirects_can_be_left_alone() {
+    let origin = Origin::start(|seen: &Seen| match seen.path.as_str() {
+        "/moved" => Reply::new(302, "").header("Location", "/private"),
+        _ => Reply::ok("mine").header("Cache-Control", "max-age=60"),
+    });
+    let session = session();
+    let url = format!("{}?api_key=K3Y-SECRET&page=2", origin.url("/private"));
+    let first = session
+        .get(&url)
+        .header("Authorization", "Bearer T0KEN-SECRET")
+        .header("Cookie", "session=C00KIE-SECRET")
+        .send()
+        .unwrap();
+    assert_eq!(first.cache_status(), CacheStatus::Fetched { stored: true });
+    // The origin got the real values; the table holds none of them.
+    let seen = &origin.seen()[0];
+    assert_eq!(seen.header("authorization"), Some("Bearer T0KEN-SECRET"));
+    assert!(seen.path.contains("K3Y-SECRET"));
+    let key = first.cache_key().unwrap();
+    let ns = session.cache().responses().namespace().to_owned();
+    let raw = format!(
+        "{:?}",
+        support::Raw::new().get(&ns, key).expect("the stored item")
+    );
+    for secret in ["T0KEN-SECRET", "C00KIE-SECRET", "K3Y-SECRET"] {
+        assert!(!raw.contains(secret), "{secret} reached the table: {raw}");
+    }
+    let hit = session
+        .get(&url)
+        .header("Authorization", "Bearer T0KEN-SECRET")
+        .send()
+        .unwrap();
+    assert_eq!(hit.cache_status(), CacheStatus::Fresh);
+
+    let manual = builder().max_redirects(0).build().unwrap();
+    let redirect = manual.get(&origin.url("/moved")).send().unwrap();
+    assert_eq!(redirect.status, 302);
+    assert_eq!(redirect.headers.get_str("location"), Some("/private"));
 }
