@@ -655,6 +655,7 @@ fn session_hit(c: &mut Criterion) {
         return;
     }
     let raw = raw();
+    warm_up_server(&dict("session-warm-up"));
     let session = CachedSession::builder(TABLE)
         .cache(|c| c.namespace("session").endpoint_url(endpoint()))
         .build()

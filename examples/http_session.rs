@@ -38,7 +38,7 @@ fn start_origin() -> std::io::Result<Arc<Origin>> {
             let mut conditional = false;
             for line in BufReader::new(&stream).lines() {
                 let Ok(line) = line else { break };
-                conditional |= line.to_ascii_lowercase() == "if-none-match: \"v1\"";
+                conditional |= line.eq_ignore_ascii_case("if-none-match: \"v1\"");
                 if line.is_empty() {
                     break;
                 }
