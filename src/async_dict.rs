@@ -122,6 +122,13 @@ impl<V> AsyncDynamoDbDict<V> {
         }
     }
 
+    /// Every operation starts here: the future must run inside a tokio runtime, and a table
+    /// opened with [`OpenMode::Trust`](crate::OpenMode::Trust) has its layout checked first.
+    async fn ready(&self) -> Result<()> {
+        in_runtime()?;
+        self.store.engine.ready().await
+    }
+
     pub(crate) fn connection(&self) -> &Connection {
         &self.store.engine.connection
     }
@@ -208,7 +215,7 @@ impl<V> AsyncDynamoDbDict<V> {
     /// only needed to reclaim storage at a time of your choosing. It reads only the
     /// namespace's generation records (about 100 bytes per large value), never value data.
     pub async fn sweep(&self) -> Result<SweepReport> {
-        in_runtime()?;
+        self.ready().await?;
         self.store.sweep().await
     }
 }
@@ -216,7 +223,7 @@ impl<V> AsyncDynamoDbDict<V> {
 impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// The value at `key`, or `None` if absent or expired.
     pub async fn get(&self, key: &str) -> Result<Option<V>> {
-        in_runtime()?;
+        self.ready().await?;
         layout::validate_key(key)?;
         let store = &self.store;
         let item = store.get(key).await?;
@@ -225,7 +232,7 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
 
     /// Whether `key` holds a live value. Reads only the key and expiry, not the value.
     pub async fn contains_key(&self, key: &str) -> Result<bool> {
-        in_runtime()?;
+        self.ready().await?;
         layout::validate_key(key)?;
         self.store.contains(key).await
     }
@@ -266,7 +273,7 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
         value: V,
         ttl: Option<Duration>,
     ) -> Result<Option<V>> {
-        in_runtime()?;
+        self.ready().await?;
         let store = &self.store;
         let prepared = store.encode(key, &value, store.expires_at(ttl))?;
         drop(value);
@@ -277,7 +284,7 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// Stores `value` at `key` without reading the previous value (cheaper than
     /// [`insert`](Self::insert) when the old value is not needed).
     pub async fn set(&self, key: &str, value: V) -> Result<()> {
-        in_runtime()?;
+        self.ready().await?;
         let store = &self.store;
         let prepared = store.encode(key, &value, store.expires_at(None))?;
         drop(value);
@@ -294,7 +301,7 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
         value: V,
         expires: Option<SystemTime>,
     ) -> Result<()> {
-        in_runtime()?;
+        self.ready().await?;
         if expires.is_some() {
             self.expiry_enabled()?;
         }
@@ -307,7 +314,7 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// Removes `key`; returns whether a live value was there. Never decodes the value, so it
     /// also removes values this map cannot read.
     pub async fn remove(&self, key: &str) -> Result<bool> {
-        in_runtime()?;
+        self.ready().await?;
         layout::validate_key(key)?;
         let store = &self.store;
         let old = store.remove(key).await?;
@@ -319,7 +326,7 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// value written by another serializer is left in place and reported as
     /// [`Error::SerializerMismatch`].
     pub async fn pop(&self, key: &str) -> Result<Option<V>> {
-        in_runtime()?;
+        self.ready().await?;
         layout::validate_key(key)?;
         let store = &self.store;
         // A refused (other-serializer) delete hands back the item, which decodes to
@@ -330,7 +337,7 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
 
     /// Removes and returns some live entry, or `None` when the namespace is empty.
     pub async fn popitem(&self) -> Result<Option<(String, V)>> {
-        in_runtime()?;
+        self.ready().await?;
         let engine = &self.store.engine;
         let shards = engine.layout.shards;
         let first = fastrand::u16(0..shards);
@@ -357,7 +364,7 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// key all get the same value back. An expired value counts as missing. A large `default`
     /// is uploaded only when the key holds no live value.
     pub async fn setdefault(&self, key: &str, default: V) -> Result<V> {
-        in_runtime()?;
+        self.ready().await?;
         let store = &self.store;
         let prepared = store.encode(key, &default, store.expires_at(None))?;
         let existing = store.setdefault(key, prepared).await?;
@@ -394,7 +401,7 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     ) -> impl Future<Output = Result<()>> + Send + '_ {
         let entries = self.prepare_many(entries);
         async move {
-            in_runtime()?;
+            self.ready().await?;
             self.store.put_many(entries?).await
         }
     }
@@ -438,7 +445,7 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     ) -> impl Future<Output = Result<Vec<Option<V>>>> + Send + '_ {
         let keys: Vec<String> = keys.into_iter().map(|k| k.as_ref().to_owned()).collect();
         async move {
-            in_runtime()?;
+            self.ready().await?;
             let distinct = dedupe(keys.iter().map(String::as_str))?;
             let store = &self.store;
             let found = store.get_many(distinct).await?;
@@ -466,7 +473,7 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     ) -> impl Future<Output = Result<()>> + Send + '_ {
         let keys: Vec<String> = keys.into_iter().map(|k| k.as_ref().to_owned()).collect();
         async move {
-            in_runtime()?;
+            self.ready().await?;
             let distinct = dedupe(keys.iter().map(String::as_str))?;
             self.store.delete_many(distinct).await
         }
@@ -476,14 +483,14 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// The storage of the large values it deletes is reclaimed with them; a large value being
     /// written at the same time is not touched (it stays readable if its write lands after).
     pub async fn clear(&self) -> Result<()> {
-        in_runtime()?;
+        self.ready().await?;
         self.store.clear().await
     }
 
     /// The exact number of live entries: a `COUNT` query per shard, run concurrently (not
     /// `DescribeTable`'s estimate, which AWS refreshes about every six hours).
     pub async fn len(&self) -> Result<usize> {
-        in_runtime()?;
+        self.ready().await?;
         self.store.count().await
     }
 

@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::config::Credentials;
 
 use crate::async_dict::AsyncDynamoDbDict;
 use crate::dict::DynamoDbDict;
-use crate::engine::{BatchOptions, Connection, ConnectionOptions, Engine, Timeouts, table};
+use crate::engine::{
+    BatchOptions, Connection, ConnectionOptions, Engine, OpenMode, Timeouts, table,
+};
 use crate::layout::{self, Layout};
 use crate::serializer::Serializer;
 use crate::values::chunked::DEFAULT_MAX_VALUE_BYTES;
@@ -36,7 +38,8 @@ use crate::{Error, Result};
 pub struct DictBuilder<V> {
     table: String,
     namespace: String,
-    create_table: bool,
+    open_mode: OpenMode,
+    manage_ttl: bool,
     ttl_attribute: Option<String>,
     default_ttl: Option<Duration>,
     consistent_reads: bool,
@@ -57,7 +60,8 @@ impl<V> fmt::Debug for DictBuilder<V> {
         f.debug_struct("DictBuilder")
             .field("table", &self.table)
             .field("namespace", &self.namespace)
-            .field("create_table", &self.create_table)
+            .field("open_mode", &self.open_mode)
+            .field("manage_ttl", &self.manage_ttl)
             .field("ttl_attribute", &self.ttl_attribute)
             .field("default_ttl", &self.default_ttl)
             .field("consistent_reads", &self.consistent_reads)
@@ -77,7 +81,8 @@ impl<V> DictBuilder<V> {
         DictBuilder {
             table: table.into(),
             namespace: "default".into(),
-            create_table: true,
+            open_mode: OpenMode::Create,
+            manage_ttl: true,
             ttl_attribute: Some(layout::DEFAULT_TTL_ATTRIBUTE.into()),
             default_ttl: None,
             consistent_reads: true,
@@ -108,15 +113,50 @@ impl<V> DictBuilder<V> {
         self
     }
 
-    /// Create the table (on-demand billing, TTL enabled) if it does not exist. Default `true`;
-    /// with `false` a missing table is [`Error::TableNotFound`].
-    pub fn create_table(mut self, create: bool) -> Self {
-        self.create_table = create;
+    /// How [`build`](Self::build) opens the table: create it when missing (the default),
+    /// verify it without changing anything, or trust it and send no request until the first
+    /// operation. See [`OpenMode`] for the requests each sends.
+    ///
+    /// ```no_run
+    /// use dynamodict::{DynamoDbDict, OpenMode};
+    ///
+    /// // A role that may read and write items but not create tables or change their settings:
+    /// let map: DynamoDbDict<u64> = DynamoDbDict::builder("app-table")
+    ///     .open_mode(OpenMode::Verify)
+    ///     .build()?;
+    /// # Ok::<(), dynamodict::Error>(())
+    /// ```
+    pub fn open_mode(mut self, mode: OpenMode) -> Self {
+        self.open_mode = mode;
         self
     }
 
-    /// Turn per-item expiry on or off (default on, attribute `ttl`). When on, DynamoDB's TTL is
-    /// enabled on the table and reads treat expired items as absent.
+    /// `true`: [`OpenMode::Create`] (the default); `false`: [`OpenMode::Verify`], where a
+    /// missing table is [`Error::TableNotFound`].
+    pub fn create_table(mut self, create: bool) -> Self {
+        self.open_mode = if create {
+            OpenMode::Create
+        } else {
+            OpenMode::Verify
+        };
+        self
+    }
+
+    /// Whether [`OpenMode::Create`] may enable DynamoDB's TTL on the table (default `true`;
+    /// the other modes never change it). TTL management is separate from TTL use: with
+    /// `false`, in the other modes, or on a server without TTL (dynalite), expired values are
+    /// still hidden from every read; only if DynamoDB's TTL is not enabled on the table, it
+    /// does not delete them, and their storage is kept until they are overwritten or removed.
+    /// With `true`, credentials that may not call `UpdateTimeToLive` fail the open with
+    /// [`Error::AccessDenied`], which says what to do.
+    pub fn manage_ttl(mut self, manage: bool) -> Self {
+        self.manage_ttl = manage;
+        self
+    }
+
+    /// Turn per-item expiry on or off (default on, attribute `ttl`). When on, reads treat
+    /// expired items as absent, and DynamoDB's TTL is enabled on the table to delete them (see
+    /// [`manage_ttl`](Self::manage_ttl)).
     pub fn ttl(mut self, enabled: bool) -> Self {
         self.ttl_attribute = enabled.then(|| layout::DEFAULT_TTL_ATTRIBUTE.into());
         self
@@ -335,7 +375,8 @@ impl<V> DictBuilder<V> {
         Ok(())
     }
 
-    /// Connects, checks (or creates) the table and returns the blocking map.
+    /// Connects, opens the table as the [`open_mode`](Self::open_mode) says (by default:
+    /// checks it, creating it when missing) and returns the blocking map.
     pub fn build(self) -> Result<DynamoDbDict<V>> {
         self.validate()?;
         let connection = self.connection.clone().connect_blocking()?;
@@ -343,8 +384,8 @@ impl<V> DictBuilder<V> {
         Ok(AsyncDynamoDbDict::from_store(Arc::new(store)).into())
     }
 
-    /// Connects, checks (or creates) the table and returns the async map, on the caller's
-    /// runtime.
+    /// Connects, opens the table as the [`open_mode`](Self::open_mode) says and returns the
+    /// async map, on the caller's runtime.
     pub async fn build_async(self) -> Result<AsyncDynamoDbDict<V>> {
         self.validate()?;
         let connection = self.connection.clone().connect().await?;
@@ -360,12 +401,19 @@ impl<V> DictBuilder<V> {
             shards: self.shards,
             ttl_attribute: self.ttl_attribute,
         };
-        table::open_table(connection.client(), &layout, self.create_table).await?;
+        let table_check = table::open_table(
+            connection.client(),
+            &layout,
+            self.open_mode,
+            self.manage_ttl,
+        )
+        .await?;
         let engine = Engine {
             connection,
             layout,
             consistent_reads: self.consistent_reads,
             batch: self.batch,
+            table_check: Arc::new(table_check),
         };
         Ok(Store::new(
             engine,

@@ -133,7 +133,10 @@ pub enum Error {
 
     // ---- table ---------------------------------------------------------------------------------
     /// The table does not exist and the builder was told not to create it.
-    #[error("table {table:?} does not exist (enable `create_table(true)` to create it)")]
+    #[error(
+        "table {table:?} does not exist: create it, or build the map with \
+         `.open_mode(OpenMode::Create)` (the default) to have it created"
+    )]
     TableNotFound {
         /// The table name.
         table: String,
@@ -167,6 +170,14 @@ pub enum Error {
     #[error("AWS credentials are missing or invalid: {message}")]
     Credentials {
         /// What went wrong (never the credentials themselves).
+        message: String,
+    },
+
+    /// The credentials are not allowed to do this (`AccessDeniedException`): the message names
+    /// the action refused and, where there is one, a way around it.
+    #[error("access denied: {message}")]
+    AccessDenied {
+        /// The service's message, and what to do.
         message: String,
     },
 
@@ -294,6 +305,7 @@ where
                 | "MissingAuthenticationTokenException"
                 | "ExpiredTokenException"
                 | "IncompleteSignatureException" => Error::Credentials { message },
+                "AccessDeniedException" => Error::AccessDenied { message },
                 _ => Error::Service { code, message },
             }
         }

@@ -25,9 +25,12 @@ pub(crate) fn now_secs() -> u64 {
 }
 
 /// The stored expiry for a time-to-live starting now: whole seconds, rounded up, so an item
-/// never expires before its time-to-live has passed. `None` (never) when that is past
-/// [`MAX_EXPIRY_SECS`].
+/// never expires before its time-to-live has passed; zero is expired at once. `None` (never)
+/// when that is past [`MAX_EXPIRY_SECS`].
 pub(crate) fn expiry_after(ttl: Duration) -> Option<u64> {
+    if ttl.is_zero() {
+        return Some(now_secs().saturating_sub(1));
+    }
     SystemTime::now().checked_add(ttl).and_then(expiry_at)
 }
 
@@ -307,6 +310,6 @@ mod tests {
         }
         // Zero TTL: expired at once, not "never".
         let zero = expiry_after(Duration::ZERO).unwrap();
-        assert!(zero <= now_secs() + 1);
+        assert!(zero < now_secs());
     }
 }

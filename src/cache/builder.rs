@@ -197,6 +197,11 @@ impl CacheBuilder {
         self.dict(|d| d.client(client))
     }
 
+    /// See [`DictBuilder::open_mode`].
+    pub fn open_mode(self, mode: crate::OpenMode) -> Self {
+        self.dict(|d| d.open_mode(mode))
+    }
+
     /// See [`DictBuilder::timeouts`].
     pub fn timeouts(self, timeouts: Timeouts) -> Self {
         self.dict(|d| d.timeouts(timeouts))
@@ -208,14 +213,15 @@ impl CacheBuilder {
         self.dict(DictBuilder::local)
     }
 
-    /// Connects, checks (or creates) the table and returns the blocking cache.
+    /// Connects, opens the table as [`open_mode`](Self::open_mode) says and returns the
+    /// blocking cache.
     pub fn build(self) -> Result<DynamoDbCache> {
         let (dict, finish) = self.split()?;
         let responses = dict.build()?;
         Ok(DynamoDbCache::from(finish.assemble(responses.to_async())))
     }
 
-    /// Connects, checks (or creates) the table and returns the async cache, on the caller's
+    /// Connects, opens the table as [`open_mode`](Self::open_mode) says and returns the async cache, on the caller's
     /// runtime.
     pub async fn build_async(self) -> Result<AsyncDynamoDbCache> {
         let (dict, finish) = self.split()?;

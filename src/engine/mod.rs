@@ -4,7 +4,8 @@
 //!
 //! - [`connection`]: the SDK clients, and the runtime that drives blocking calls
 //!   ([`bridge`]), with the request [`options`];
-//! - [`table`]: opening a table (schema, TTL setting, layout metadata);
+//! - [`table`]: opening a table (schema, TTL setting, layout metadata), as the [`OpenMode`]
+//!   says;
 //! - [`requests`]: single-item reads, writes and deletes, with conditions;
 //! - [`batch`]: batch writes and reads within DynamoDB's request limits, retried;
 //! - [`paging`]: queries over one partition, page by page.
@@ -24,7 +25,7 @@ pub(crate) mod requests;
 pub(crate) mod table;
 
 pub(crate) use connection::{Connection, ConnectionOptions};
-pub use options::{BatchOptions, Timeouts};
+pub use options::{BatchOptions, OpenMode, Timeouts};
 
 /// One namespace of one table, reached through one connection.
 #[derive(Clone)]
@@ -35,6 +36,8 @@ pub(crate) struct Engine {
     /// reads consistently where it decides on deletions).
     pub consistent_reads: bool,
     pub batch: BatchOptions,
+    /// The table's layout check, done at open or before the first operation.
+    pub table_check: Arc<table::TableCheck>,
 }
 
 impl Engine {
@@ -45,5 +48,11 @@ impl Engine {
 
     pub(crate) fn table(&self) -> &str {
         &self.layout.table
+    }
+
+    /// Checks the table's layout if opening deferred that ([`OpenMode::Trust`]); free after
+    /// the first time.
+    pub(crate) async fn ready(&self) -> crate::Result<()> {
+        self.table_check.ensure(self.client(), &self.layout).await
     }
 }

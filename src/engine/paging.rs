@@ -173,6 +173,7 @@ impl Pager {
     }
 
     async fn fetch(&mut self) -> Result<()> {
+        self.engine.ready().await?;
         let n = self.queries.len().min(self.engine.batch.concurrency);
         let engine = &self.engine;
         let requests = self

@@ -13,6 +13,7 @@ mod http_cache;
 mod large;
 mod map;
 mod model;
+mod open_modes;
 mod processes;
 mod protocol;
 mod secrets;

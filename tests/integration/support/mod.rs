@@ -110,10 +110,15 @@ impl Raw {
 
     /// The raw item stored for a map's `key` in `namespace` of the test table.
     pub fn get(&self, namespace: &str, key: &str) -> Option<Item> {
+        self.get_in(TABLE, namespace, key)
+    }
+
+    /// The raw item stored for a map's `key` in `namespace` of `table`.
+    pub fn get_in(&self, table: &str, namespace: &str, key: &str) -> Option<Item> {
         self.block(
             self.client
                 .get_item()
-                .table_name(TABLE)
+                .table_name(table)
                 .set_key(Some(Raw::item_key(namespace, key)))
                 .send(),
         )

@@ -136,6 +136,12 @@ pub enum Fault {
         /// Fraction of the matching requests to reset.
         share: f64,
     },
+    /// Answer every request for `operation` with HTTP 400 `AccessDeniedException`, as AWS does
+    /// for a role without the permission, without forwarding it; other requests pass through.
+    Deny {
+        /// The operation refused (the part of `X-Amz-Target` after the last `.`).
+        operation: String,
+    },
 }
 
 /// The DynamoDB error answered by [`Fault::Throttle`].
@@ -511,6 +517,7 @@ enum Action {
     Reset,
     Close,
     Throttle(ThrottleCode),
+    Deny(String),
     Unprocessed(BatchKind, f64),
     LoseReply(Duration),
     Hold(Duration),
@@ -562,6 +569,13 @@ impl Shared {
             Fault::Throttle { share, code } => {
                 if state.hit(share) {
                     Action::Throttle(code)
+                } else {
+                    Action::Forward
+                }
+            }
+            Fault::Deny { operation } => {
+                if request.matches(Some(&operation), None) {
+                    Action::Deny(operation)
                 } else {
                     Action::Forward
                 }
@@ -769,6 +783,24 @@ async fn serve(client: TcpStream, upstream_addr: SocketAddr, shared: Arc<Shared>
                     400,
                     "Bad Request",
                     &code.error_body(),
+                    request.close,
+                );
+                link.reply(&response, request.close).await
+            }
+            Action::Deny(operation) => {
+                let body = serde_json::json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#AccessDeniedException",
+                    "message": format!(
+                        "User: arn:aws:sts::123456789012:assumed-role/app/session is not \
+                         authorized to perform: dynamodb:{operation} because no identity-based \
+                         policy allows the dynamodb:{operation} action"
+                    ),
+                });
+                let response = local_response(
+                    &shared,
+                    400,
+                    "Bad Request",
+                    body.to_string().as_bytes(),
                     request.close,
                 );
                 link.reply(&response, request.close).await
