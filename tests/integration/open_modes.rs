@@ -4,10 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use dynamodict::aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TimeToLiveStatus,
-};
+use dynamodict::aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
 use dynamodict::{DictBuilder, DynamoDbDict, Error, OpenMode};
 
 use crate::support::proxy::{Fault, FaultProxy, local_upstream};
@@ -37,35 +34,9 @@ fn through<V>(proxy: &FaultProxy, table: &str, mode: OpenMode) -> DictBuilder<V>
         .open_mode(mode)
 }
 
-/// Creates a `pk`/`sk` table directly, with no TTL and no layout item (as infrastructure
-/// tooling would).
+/// A `pk`/`sk` table made without this crate: no TTL, no layout item.
 fn create_bare_table(raw: &Raw, table: &str) {
-    let key = |name: &str, key_type| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(key_type)
-            .build()
-            .unwrap()
-    };
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    raw.block(
-        raw.client
-            .create_table()
-            .table_name(table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(key("pk", KeyType::Hash))
-            .key_schema(key("sk", KeyType::Range))
-            .attribute_definitions(attr("pk"))
-            .attribute_definitions(attr("sk"))
-            .send(),
-    )
-    .unwrap();
+    raw.create_table(table, &[("pk", true), ("sk", false)]);
 }
 
 fn ttl_status(raw: &Raw, table: &str) -> Option<TimeToLiveStatus> {
@@ -242,28 +213,7 @@ fn trust_mode_proves_the_table_at_the_first_operation() {
 
     // A table with another key schema: the first operation says how it differs.
     let foreign = unique("trust-foreign");
-    raw.block(
-        raw.client
-            .create_table()
-            .table_name(&foreign)
-            .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("id")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("id")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .send(),
-    )
-    .unwrap();
+    raw.create_table(&foreign, &[("id", true)]);
     for mode in [OpenMode::Trust, OpenMode::Verify, OpenMode::Create] {
         let opened = DynamoDbDict::<u32>::builder(&foreign)
             .local()

@@ -3,10 +3,7 @@
 
 use std::collections::HashMap;
 
-use dynamodict::aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use dynamodict::aws_sdk_dynamodb::types::AttributeValue;
 use dynamodict::{DynamoDbDict, Error};
 
 use crate::support::{self, Raw};
@@ -98,28 +95,7 @@ fn layout_is_recorded_and_a_mismatch_is_refused() {
 fn a_table_with_a_foreign_key_schema_is_refused() {
     let table = support::unique("foreign");
     let raw = Raw::new();
-    raw.block(
-        raw.client
-            .create_table()
-            .table_name(&table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("key")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("key")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .send(),
-    )
-    .unwrap();
+    raw.create_table(&table, &[("key", true)]);
     match DynamoDbDict::<u8>::builder(&table).local().build() {
         Err(Error::LayoutMismatch { detail, .. }) => {
             assert!(detail.contains("key (HASH)"), "{detail}")

@@ -126,6 +126,42 @@ impl Raw {
         .item
     }
 
+    /// Creates `table` directly (on-demand, string key attributes, no TTL, no layout item), as
+    /// infrastructure tooling would; `keys` are `(attribute, is_partition_key)`.
+    pub fn create_table(&self, table: &str, keys: &[(&str, bool)]) {
+        use dynamodict::aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        let mut request = self
+            .client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest);
+        for (name, partition) in keys {
+            let key_type = if *partition {
+                KeyType::Hash
+            } else {
+                KeyType::Range
+            };
+            request = request
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name(*name)
+                        .key_type(key_type)
+                        .build()
+                        .expect("key schema"),
+                )
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name(*name)
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()
+                        .expect("attribute definition"),
+                );
+        }
+        self.block(request.send()).expect("raw CreateTable");
+    }
+
     /// Writes a raw item into the test table.
     pub fn put(&self, item: Item) {
         self.block(
