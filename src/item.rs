@@ -51,9 +51,26 @@ pub(crate) fn expiry_at(at: SystemTime) -> Option<u64> {
     Some(secs.max(now_secs().saturating_sub(1)))
 }
 
-/// Whether an item has not expired, judged exactly as the server-side filter
-/// `attribute_not_exists(ttl) OR ttl > :now` judges it (so `get` and listing always agree):
-/// no expiry attribute is live; a number is compared with now; any other type is expired.
+/// [`is_live`] as a filter or condition expression, with `#t` bound to the expiry attribute,
+/// `:n` to the string `"N"` and `:now` to now (see [`expiry_values`]). The type test keeps the
+/// comparison to numbers: DynamoDB judges a string compared with a number false anyway, and
+/// moto answers HTTP 500 to it instead.
+pub(crate) const LIVE: &str = "attribute_not_exists(#t) OR (attribute_type(#t, :n) AND #t > :now)";
+
+/// The negation of [`LIVE`], with the same bindings: an expiry that is past, or not a number.
+pub(crate) const EXPIRED: &str = "(attribute_type(#t, :n) AND #t <= :now) OR (attribute_exists(#t) AND NOT attribute_type(#t, :n))";
+
+/// The values [`LIVE`] and [`EXPIRED`] refer to, as of now.
+pub(crate) fn expiry_values() -> [(&'static str, AttributeValue); 2] {
+    [
+        (":n", AttributeValue::S("N".to_owned())),
+        (":now", AttributeValue::N(now_secs().to_string())),
+    ]
+}
+
+/// Whether an item has not expired, judged exactly as the server judges [`LIVE`] (so `get`
+/// and listing always agree): no expiry attribute is live; a number is compared with now; any
+/// other type is expired.
 pub(crate) fn is_live(item: &Item, layout: &Layout, now: u64) -> bool {
     let Some(attr) = layout.ttl_attribute.as_deref() else {
         return true;

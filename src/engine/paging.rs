@@ -10,7 +10,7 @@ use futures_util::future::try_join_all;
 use super::Engine;
 use crate::Result;
 use crate::error::sdk_error;
-use crate::item::now_secs;
+use crate::item;
 use crate::layout::{Item, PK, SK};
 
 /// What a query returns of each item.
@@ -86,8 +86,10 @@ impl Engine {
         {
             request = request
                 .expression_attribute_names("#t", attribute)
-                .expression_attribute_values(":now", AttributeValue::N(now_secs().to_string()))
-                .filter_expression("attribute_not_exists(#t) OR #t > :now");
+                .filter_expression(item::LIVE);
+            for (placeholder, value) in item::expiry_values() {
+                request = request.expression_attribute_values(placeholder, value);
+            }
         }
         request = match query.projection {
             Projection::Count => request.select(Select::Count),

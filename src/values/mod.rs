@@ -222,9 +222,16 @@ impl Store {
     /// `attribute_not_exists(pk) OR expired`: the key holds no live item.
     fn absent_or_expired(&self) -> Condition {
         match &self.engine.layout.ttl_attribute {
-            Some(attribute) => Condition::new("attribute_not_exists(#pk) OR #t <= :now")
-                .name("#t", attribute)
-                .value(":now", AttributeValue::N(now_secs().to_string())),
+            Some(attribute) => {
+                let condition =
+                    Condition::new(format!("attribute_not_exists(#pk) OR {}", item::EXPIRED))
+                        .name("#t", attribute);
+                item::expiry_values()
+                    .into_iter()
+                    .fold(condition, |c, (placeholder, value)| {
+                        c.value(placeholder, value)
+                    })
+            }
             None => Condition::new("attribute_not_exists(#pk)"),
         }
         .name("#pk", PK)

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use dynamodict::aws_sdk_dynamodb::Client;
 use dynamodict::aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use dynamodict::aws_sdk_dynamodb::types::AttributeValue;
-use dynamodict::local::DynamoDbLocal;
+use dynamodict::local::{DynamoDbLocal, LocalEngine};
 use dynamodict::{DictBuilder, DynamoDbDict};
 
 /// A raw DynamoDB item.
@@ -38,6 +38,36 @@ pub fn endpoint() -> String {
         .expect("DynamoDB Local must start for the integration tests")
         .endpoint()
         .to_owned()
+}
+
+/// The engine this run of the suite talks to (`DYNAMODICT_LOCAL_ENGINE`; DynamoDB Local by
+/// default).
+pub fn engine() -> LocalEngine {
+    LocalEngine::from_env().expect("DYNAMODICT_LOCAL_ENGINE names an engine")
+}
+
+/// For tests that depend on one engine's behaviour: `true` (after saying why, in the test's
+/// output) when the suite runs on one of `engines`, so the test returns at once.
+pub fn skip_on(engines: &[LocalEngine], reason: &str) -> bool {
+    let engine = engine();
+    let skip = engines.contains(&engine);
+    if skip {
+        eprintln!("skipped on {engine}: {reason}");
+    }
+    skip
+}
+
+/// A region of its own for a test's SDK clients. The SDK's retry budget (a token bucket per
+/// retry partition, "dynamodb-<region>") is shared by every client of the process with the
+/// same region, so fault tests keep theirs apart. DynamoDB Local and dynalite ignore the
+/// region; moto keeps tables per region and knows only AWS's, so there every test shares
+/// `us-east-1` (and its retry budget).
+pub fn region_of_its_own(label: &str) -> String {
+    if engine() == LocalEngine::Moto {
+        "us-east-1".to_owned()
+    } else {
+        label.to_owned()
+    }
 }
 
 /// A builder on the shared test table, in a fresh namespace.

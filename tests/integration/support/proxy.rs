@@ -1701,11 +1701,22 @@ mod tests {
 
     // ----- DynamoDB Local ---------------------------------------------------------------------
 
-    /// The upstream for tests that need DynamoDB: the crate's shared DynamoDB Local (or
+    /// The upstream for tests that need DynamoDB: the suite's shared server (or
     /// `DYNAMODICT_ENDPOINT`). Fails the test if it cannot be started: a test that silently
-    /// skips cannot fail.
+    /// skips cannot fail. These tests check the proxy, not the engine, and count requests on
+    /// keep-alive connections, which moto closes after every answer: on moto they run on a
+    /// DynamoDB Local of their own.
     fn ddb_local() -> SocketAddr {
-        local_upstream()
+        use dynamodict::local::{DynamoDbLocal, LocalEngine, LocalOptions};
+        static OWN: std::sync::OnceLock<DynamoDbLocal> = std::sync::OnceLock::new();
+        if crate::support::engine() != LocalEngine::Moto {
+            return local_upstream();
+        }
+        let server = OWN.get_or_init(|| {
+            DynamoDbLocal::start(LocalOptions::default())
+                .unwrap_or_else(|e| panic!("DynamoDB Local must start for the proxy tests: {e}"))
+        });
+        upstream_of(server.endpoint(), server.port())
     }
 
     fn free_port() -> u16 {
@@ -1771,6 +1782,7 @@ mod tests {
             let mut wire = format!(
                 "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: {CONTENT_TYPE}\r\n\
                  X-Amz-Target: DynamoDB_20120810.{op}\r\n\
+                 X-Amz-Date: 20250101T000000Z\r\n\
                  Authorization: AWS4-HMAC-SHA256 Credential=dummy/20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0\r\n\
                  {extra}Content-Length: {}\r\n\r\n",
                 self.host,
