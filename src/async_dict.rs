@@ -12,11 +12,13 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_dynamodb::Client;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Span;
+use tracing::field::Empty;
 
 use crate::config::DictBuilder;
 use crate::dict::DynamoDbDict;
-use crate::engine::Connection;
 use crate::engine::paging::{Pager, Projection};
+use crate::engine::{Connection, Stats, stats};
 use crate::item::{self, key_of, now_secs, read_item};
 use crate::layout;
 use crate::serializer::Serializer;
@@ -122,6 +124,38 @@ impl<V> AsyncDynamoDbDict<V> {
         }
     }
 
+    /// The `tracing` span of one public operation: `operation`, `table`, `namespace`, the
+    /// `key` or the number of `keys`, and (recorded when it ends, see [`stats::observe`])
+    /// `requests`, `retries`, `throttles`, `rcu`, `wcu`, `bytes_sent`, `bytes_received` and
+    /// `error`. At `DEBUG` level, target `dynamodict`.
+    fn span(&self, operation: &'static str, key: Option<&str>, keys: Option<usize>) -> Span {
+        let layout = &self.store.engine.layout;
+        tracing::debug_span!(
+            target: "dynamodict",
+            "dynamodict",
+            operation,
+            table = %layout.table,
+            namespace = %layout.namespace,
+            key,
+            keys,
+            requests = Empty,
+            retries = Empty,
+            throttles = Empty,
+            rcu = Empty,
+            wcu = Empty,
+            bytes_sent = Empty,
+            bytes_received = Empty,
+            error = Empty,
+        )
+    }
+
+    /// What this map and the maps sharing its connection (its clones, and those made with
+    /// [`with_namespace`](Self::with_namespace) or converted with [`to_blocking`](Self::to_blocking))
+    /// have sent to DynamoDB so far. See [`Stats`].
+    pub fn stats(&self) -> Stats {
+        self.store.engine.connection.counters.snapshot()
+    }
+
     /// Every operation starts here: the future must run inside a tokio runtime, and a table
     /// opened with [`OpenMode::Trust`](crate::OpenMode::Trust) has its layout checked first.
     async fn ready(&self) -> Result<()> {
@@ -215,26 +249,35 @@ impl<V> AsyncDynamoDbDict<V> {
     /// only needed to reclaim storage at a time of your choosing. It reads only the
     /// namespace's generation records (about 100 bytes per large value), never value data.
     pub async fn sweep(&self) -> Result<SweepReport> {
-        self.ready().await?;
-        self.store.sweep().await
+        stats::observe(self.span("sweep", None, None), async {
+            self.ready().await?;
+            self.store.sweep().await
+        })
+        .await
     }
 }
 
 impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// The value at `key`, or `None` if absent or expired.
     pub async fn get(&self, key: &str) -> Result<Option<V>> {
-        self.ready().await?;
-        layout::validate_key(key)?;
-        let store = &self.store;
-        let item = store.get(key).await?;
-        store.decode(key, item)
+        stats::observe(self.span("get", Some(key), None), async {
+            self.ready().await?;
+            layout::validate_key(key)?;
+            let store = &self.store;
+            let item = store.get(key).await?;
+            store.decode(key, item)
+        })
+        .await
     }
 
     /// Whether `key` holds a live value. Reads only the key and expiry, not the value.
     pub async fn contains_key(&self, key: &str) -> Result<bool> {
-        self.ready().await?;
-        layout::validate_key(key)?;
-        self.store.contains(key).await
+        stats::observe(self.span("contains_key", Some(key), None), async {
+            self.ready().await?;
+            layout::validate_key(key)?;
+            self.store.contains(key).await
+        })
+        .await
     }
 
     /// Stores `value` at `key` and returns the previous live value, in one round trip
@@ -273,22 +316,28 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
         value: V,
         ttl: Option<Duration>,
     ) -> Result<Option<V>> {
-        self.ready().await?;
-        let store = &self.store;
-        let prepared = store.encode(key, &value, store.expires_at(ttl))?;
-        drop(value);
-        let old = store.insert(key, prepared).await?;
-        store.decode(key, old)
+        stats::observe(self.span("insert", Some(key), None), async {
+            self.ready().await?;
+            let store = &self.store;
+            let prepared = store.encode(key, &value, store.expires_at(ttl))?;
+            drop(value);
+            let old = store.insert(key, prepared).await?;
+            store.decode(key, old)
+        })
+        .await
     }
 
     /// Stores `value` at `key` without reading the previous value (cheaper than
     /// [`insert`](Self::insert) when the old value is not needed).
     pub async fn set(&self, key: &str, value: V) -> Result<()> {
-        self.ready().await?;
-        let store = &self.store;
-        let prepared = store.encode(key, &value, store.expires_at(None))?;
-        drop(value);
-        store.set(key, prepared).await
+        stats::observe(self.span("set", Some(key), None), async {
+            self.ready().await?;
+            let store = &self.store;
+            let prepared = store.encode(key, &value, store.expires_at(None))?;
+            drop(value);
+            store.set(key, prepared).await
+        })
+        .await
     }
 
     /// Stores `value` at `key`, expiring at `expires` (`None`: never), without reading the
@@ -301,24 +350,30 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
         value: V,
         expires: Option<SystemTime>,
     ) -> Result<()> {
-        self.ready().await?;
-        if expires.is_some() {
-            self.expiry_enabled()?;
-        }
-        let store = &self.store;
-        let prepared = store.encode(key, &value, expires.and_then(item::expiry_at))?;
-        drop(value);
-        store.set(key, prepared).await
+        stats::observe(self.span("set_expiring_at", Some(key), None), async {
+            self.ready().await?;
+            if expires.is_some() {
+                self.expiry_enabled()?;
+            }
+            let store = &self.store;
+            let prepared = store.encode(key, &value, expires.and_then(item::expiry_at))?;
+            drop(value);
+            store.set(key, prepared).await
+        })
+        .await
     }
 
     /// Removes `key`; returns whether a live value was there. Never decodes the value, so it
     /// also removes values this map cannot read.
     pub async fn remove(&self, key: &str) -> Result<bool> {
-        self.ready().await?;
-        layout::validate_key(key)?;
-        let store = &self.store;
-        let old = store.remove(key).await?;
-        Ok(old.is_some_and(|i| store.is_live(&i)))
+        stats::observe(self.span("remove", Some(key), None), async {
+            self.ready().await?;
+            layout::validate_key(key)?;
+            let store = &self.store;
+            let old = store.remove(key).await?;
+            Ok(old.is_some_and(|i| store.is_live(&i)))
+        })
+        .await
     }
 
     /// Removes `key` and returns its value, atomically (one `DeleteItem` returning the old
@@ -326,36 +381,42 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// value written by another serializer is left in place and reported as
     /// [`Error::SerializerMismatch`].
     pub async fn pop(&self, key: &str) -> Result<Option<V>> {
-        self.ready().await?;
-        layout::validate_key(key)?;
-        let store = &self.store;
-        // A refused (other-serializer) delete hands back the item, which decodes to
-        // `SerializerMismatch`: reported, nothing lost.
-        let old = store.pop(key).await?;
-        store.decode(key, old)
+        stats::observe(self.span("pop", Some(key), None), async {
+            self.ready().await?;
+            layout::validate_key(key)?;
+            let store = &self.store;
+            // A refused (other-serializer) delete hands back the item, which decodes to
+            // `SerializerMismatch`: reported, nothing lost.
+            let old = store.pop(key).await?;
+            store.decode(key, old)
+        })
+        .await
     }
 
     /// Removes and returns some live entry, or `None` when the namespace is empty.
     pub async fn popitem(&self) -> Result<Option<(String, V)>> {
-        self.ready().await?;
-        let engine = &self.store.engine;
-        let shards = engine.layout.shards;
-        let first = fastrand::u16(0..shards);
-        for offset in 0..shards {
-            let shard = (first + offset) % shards;
-            let query = engine.query(engine.layout.partition(shard), Projection::Keys, true);
-            let mut pager = Pager::new(engine.clone(), vec![query]);
-            while let Some(item) = pager.next_item().await {
-                let item = item?;
-                let Some(key) = key_of(&item) else {
-                    continue;
-                };
-                if let Some(value) = self.pop(key).await? {
-                    return Ok(Some((key.to_owned(), value)));
+        stats::observe(self.span("popitem", None, None), async {
+            self.ready().await?;
+            let engine = &self.store.engine;
+            let shards = engine.layout.shards;
+            let first = fastrand::u16(0..shards);
+            for offset in 0..shards {
+                let shard = (first + offset) % shards;
+                let query = engine.query(engine.layout.partition(shard), Projection::Keys, true);
+                let mut pager = Pager::new(engine.clone(), vec![query]);
+                while let Some(item) = pager.next_item().await {
+                    let item = item?;
+                    let Some(key) = key_of(&item) else {
+                        continue;
+                    };
+                    if let Some(value) = self.pop(key).await? {
+                        return Ok(Some((key.to_owned(), value)));
+                    }
                 }
             }
-        }
-        Ok(None)
+            Ok(None)
+        })
+        .await
     }
 
     /// The value at `key`; if there is none, stores `default` and returns it. Atomic and one
@@ -364,18 +425,21 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// key all get the same value back. An expired value counts as missing. A large `default`
     /// is uploaded only when the key holds no live value.
     pub async fn setdefault(&self, key: &str, default: V) -> Result<V> {
-        self.ready().await?;
-        let store = &self.store;
-        let prepared = store.encode(key, &default, store.expires_at(None))?;
-        let existing = store.setdefault(key, prepared).await?;
-        match existing {
-            None => Ok(default),
-            Some(item) => match store.decode(key, Some(item))? {
-                Some(value) => Ok(value),
-                // Expired between the server's check and ours (clock skew): treat as stored.
+        stats::observe(self.span("setdefault", Some(key), None), async {
+            self.ready().await?;
+            let store = &self.store;
+            let prepared = store.encode(key, &default, store.expires_at(None))?;
+            let existing = store.setdefault(key, prepared).await?;
+            match existing {
                 None => Ok(default),
-            },
-        }
+                Some(item) => match store.decode(key, Some(item))? {
+                    Some(value) => Ok(value),
+                    // Expired between the server's check and ours (clock skew): treat as stored.
+                    None => Ok(default),
+                },
+            }
+        })
+        .await
     }
 
     /// [`setdefault`](Self::setdefault) with a default computed only when needed: the key is
@@ -400,9 +464,13 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
         entries: impl IntoIterator<Item = (K, V)>,
     ) -> impl Future<Output = Result<()>> + Send + '_ {
         let entries = self.prepare_many(entries);
+        let count = entries.as_ref().map_or(0, Vec::len);
         async move {
-            self.ready().await?;
-            self.store.put_many(entries?).await
+            stats::observe(self.span("insert_many", None, Some(count)), async {
+                self.ready().await?;
+                self.store.put_many(entries?).await
+            })
+            .await
         }
     }
 
@@ -445,6 +513,14 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     ) -> impl Future<Output = Result<Vec<Option<V>>>> + Send + '_ {
         let keys: Vec<String> = keys.into_iter().map(|k| k.as_ref().to_owned()).collect();
         async move {
+            let span = self.span("get_many", None, Some(keys.len()));
+            stats::observe(span, self.read_many(&keys)).await
+        }
+    }
+
+    /// The body of [`get_many`](Self::get_many).
+    async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<V>>> {
+        {
             self.ready().await?;
             let distinct = dedupe(keys.iter().map(String::as_str))?;
             let store = &self.store;
@@ -473,9 +549,12 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     ) -> impl Future<Output = Result<()>> + Send + '_ {
         let keys: Vec<String> = keys.into_iter().map(|k| k.as_ref().to_owned()).collect();
         async move {
-            self.ready().await?;
-            let distinct = dedupe(keys.iter().map(String::as_str))?;
-            self.store.delete_many(distinct).await
+            stats::observe(self.span("bulk_delete", None, Some(keys.len())), async {
+                self.ready().await?;
+                let distinct = dedupe(keys.iter().map(String::as_str))?;
+                self.store.delete_many(distinct).await
+            })
+            .await
         }
     }
 
@@ -483,15 +562,21 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// The storage of the large values it deletes is reclaimed with them; a large value being
     /// written at the same time is not touched (it stays readable if its write lands after).
     pub async fn clear(&self) -> Result<()> {
-        self.ready().await?;
-        self.store.clear().await
+        stats::observe(self.span("clear", None, None), async {
+            self.ready().await?;
+            self.store.clear().await
+        })
+        .await
     }
 
     /// The exact number of live entries: a `COUNT` query per shard, run concurrently (not
     /// `DescribeTable`'s estimate, which AWS refreshes about every six hours).
     pub async fn len(&self) -> Result<usize> {
-        self.ready().await?;
-        self.store.count().await
+        stats::observe(self.span("len", None, None), async {
+            self.ready().await?;
+            self.store.count().await
+        })
+        .await
     }
 
     /// Whether the namespace holds no live entry (stops at the first one found).

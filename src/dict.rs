@@ -107,6 +107,25 @@ impl<V> DynamoDbDict<V> {
         self.inner.namespace()
     }
 
+    /// What this map and the maps sharing its connection (its clones, those made with
+    /// [`with_namespace`](Self::with_namespace), its async form) have sent to DynamoDB so far:
+    /// requests, capacity units, retries, throttles, bytes, chunks. See [`Stats`](crate::Stats).
+    ///
+    /// ```
+    /// use dynamodict::DynamoDbDict;
+    ///
+    /// let map: DynamoDbDict<u32> = DynamoDbDict::builder("stats-doc").local().build()?;
+    /// let before = map.stats();
+    /// map.set("k", 1)?;
+    /// let after = map.stats();
+    /// assert_eq!(after.requests - before.requests, 1); // one PutItem
+    /// assert!(after.write_capacity_units > before.write_capacity_units);
+    /// # Ok::<(), dynamodict::Error>(())
+    /// ```
+    pub fn stats(&self) -> crate::Stats {
+        self.inner.stats()
+    }
+
     /// The serializer pipeline.
     pub fn serializer(&self) -> &Serializer {
         self.inner.serializer()

@@ -52,7 +52,7 @@ pub use async_dict::AsyncDynamoDbDict;
 pub use cache::DynamoDbCache;
 pub use config::DictBuilder;
 pub use dict::DynamoDbDict;
-pub use engine::{BatchOptions, OpenMode, Timeouts};
+pub use engine::{BatchOptions, OpenMode, Stats, Timeouts};
 pub use error::{Error, Result};
 pub use iter::{Items, Keys, Values};
 #[cfg(feature = "compression")]

@@ -942,8 +942,19 @@ impl Managed {
                 Some(port) => port,
                 None => free_port()?,
             };
+            let started = Instant::now();
+            tracing::info!(target: "dynamodict", engine = %self.engine, port, "starting a local server");
             match self.launch_once(port) {
-                Ok(()) => return Ok(port),
+                Ok(()) => {
+                    tracing::info!(
+                        target: "dynamodict",
+                        engine = %self.engine,
+                        endpoint = %format!("http://127.0.0.1:{port}"),
+                        millis = started.elapsed().as_millis() as u64,
+                        "local server ready"
+                    );
+                    return Ok(port);
+                }
                 Err(LaunchError::PortBusy(err)) => last_error = Some(err),
                 Err(LaunchError::Fatal(err)) => return Err(err),
             }
@@ -1537,6 +1548,13 @@ fn install(engine: LocalEngine) -> Result<PathBuf, LocalError> {
         return Ok(found);
     }
 
+    tracing::info!(
+        target: "dynamodict",
+        engine = %engine,
+        dir = %dir.display(),
+        "installing {} (once per machine; this takes a minute)",
+        install_label(engine)
+    );
     // We hold the lock: anything at these paths is left over from an interrupted install.
     let relocatable = engine != LocalEngine::Moto;
     let staging = if relocatable {

@@ -155,6 +155,12 @@ impl AsyncDynamoDbCache {
         &self.policy
     }
 
+    /// What the cache (both its namespaces share one connection) has sent to DynamoDB so far.
+    /// See [`Stats`](crate::Stats).
+    pub fn stats(&self) -> crate::Stats {
+        self.responses.stats()
+    }
+
     /// How long an entry is kept past its expiry (see [`CacheBuilder::ttl_grace`]).
     pub fn ttl_grace(&self) -> Duration {
         self.ttl_grace

@@ -88,6 +88,12 @@ impl DynamoDbCache {
         self.inner.ttl_grace()
     }
 
+    /// What the cache (both its namespaces share one connection) has sent to DynamoDB so far.
+    /// See [`Stats`](crate::Stats).
+    pub fn stats(&self) -> crate::Stats {
+        self.inner.stats()
+    }
+
     /// Stores `response` under `key` until `expires` (`None`: never), without a policy check.
     #[cfg(feature = "reqwest")]
     pub(crate) fn store(

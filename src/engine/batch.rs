@@ -148,6 +148,13 @@ where
             return Err(gave_up(what, pending.len(), engine.batch.max_attempts));
         }
         if attempt > 1 {
+            engine.connection.counters.retried();
+            tracing::debug!(
+                target: "dynamodict",
+                attempt,
+                items = pending.len(),
+                "DynamoDB left {what} unprocessed; retrying them after a backoff"
+            );
             tokio::time::sleep(backoff(&engine.batch, attempt - 1)).await;
         }
         if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {

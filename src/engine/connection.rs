@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 
 use super::bridge::{self, Bridge};
 use super::options::Timeouts;
+use super::stats::{Accounting, Counters};
 use crate::{Error, Result};
 
 /// The SDK's standard retry mode's default number of attempts.
@@ -69,6 +70,8 @@ pub(crate) struct Connection {
     bridge: OnceLock<Bridge>,
     /// Attempts per request, first try included (for the requests retried by this crate).
     pub max_attempts: u32,
+    /// What every client of this connection sent and received.
+    pub counters: Arc<Counters>,
 }
 
 /// A client, and the same client with the SDK's retries off.
@@ -96,12 +99,13 @@ impl Clients {
 }
 
 impl Connection {
-    fn new(config: aws_sdk_dynamodb::Config, max_attempts: u32) -> Self {
+    fn new(config: aws_sdk_dynamodb::Config, max_attempts: u32, counters: Arc<Counters>) -> Self {
         Connection {
             on_caller: Clients::new(&config),
             on_bridge: Clients::new(&config),
             bridge: OnceLock::new(),
             max_attempts,
+            counters,
         }
     }
 
@@ -191,8 +195,9 @@ impl ConnectionOptions {
     pub(crate) async fn connect(mut self) -> Result<Arc<Connection>> {
         self.resolve_local().await?;
         let max_attempts = self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1);
-        let config = self.build_config().await?;
-        Ok(Arc::new(Connection::new(config, max_attempts)))
+        let counters = Arc::new(Counters::default());
+        let config = self.build_config(Arc::clone(&counters)).await?;
+        Ok(Arc::new(Connection::new(config, max_attempts, counters)))
     }
 
     /// Builds the connection from blocking code: the bridge is started first, and the
@@ -204,7 +209,7 @@ impl ConnectionOptions {
         Ok(connection)
     }
 
-    async fn build_config(self) -> Result<aws_sdk_dynamodb::Config> {
+    async fn build_config(self, counters: Arc<Counters>) -> Result<aws_sdk_dynamodb::Config> {
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(self.timeouts.connect)
             .operation_attempt_timeout(self.timeouts.attempt)
@@ -258,6 +263,7 @@ impl ConnectionOptions {
             .timeout_config(timeouts)
             .retry_config(retry)
             .retry_partition(RetryPartition::custom("dynamodict").build())
+            .interceptor(Accounting { counters })
             .build();
         if config.region().is_none() {
             return Err(Error::Config(

@@ -8,7 +8,8 @@
 //!   says;
 //! - [`requests`]: single-item reads, writes and deletes, with conditions;
 //! - [`batch`]: batch writes and reads within DynamoDB's request limits, retried;
-//! - [`paging`]: queries over one partition, page by page.
+//! - [`paging`]: queries over one partition, page by page;
+//! - [`stats`]: what the requests cost (an SDK interceptor), per connection and per operation.
 
 use std::sync::Arc;
 
@@ -22,10 +23,12 @@ pub(crate) mod connection;
 pub(crate) mod options;
 pub(crate) mod paging;
 pub(crate) mod requests;
+pub(crate) mod stats;
 pub(crate) mod table;
 
 pub(crate) use connection::{Connection, ConnectionOptions};
 pub use options::{BatchOptions, OpenMode, Timeouts};
+pub use stats::Stats;
 
 /// One namespace of one table, reached through one connection.
 #[derive(Clone)]

@@ -257,6 +257,12 @@ impl Engine {
         let mut last = None;
         for attempt in 1..=self.connection.max_attempts {
             if attempt > 1 {
+                self.connection.counters.retried();
+                tracing::debug!(
+                    target: "dynamodict",
+                    attempt,
+                    "retrying a write after a failed attempt (its outcome is checked)"
+                );
                 tokio::time::sleep(backoff(&self.batch, attempt - 1)).await;
             }
             let written = match send().await {

@@ -91,6 +91,16 @@ impl Store {
         for report in reports {
             total.add(report);
         }
+        engine.connection.counters.chunks_swept(total.items);
+        tracing::info!(
+            target: "dynamodict",
+            table = %engine.layout.table,
+            namespace = %engine.layout.namespace,
+            generations = total.generations,
+            items = total.items,
+            bytes = total.bytes,
+            "swept unreferenced large values"
+        );
         Ok(total)
     }
 

@@ -49,8 +49,17 @@ impl Store {
         let deadline = started + self.grace / 2;
         // A stray copy of the record is harmless: the sweep reclaims unreferenced records.
         self.engine.put_item(split.record, None, false).await?;
-        let chunks = split.chunks.into_iter().map(Write::Put).collect();
+        let chunks: Vec<Write> = split.chunks.into_iter().map(Write::Put).collect();
+        let count = chunks.len() as u64;
+        tracing::debug!(
+            target: "dynamodict",
+            key,
+            chunks = count,
+            generation = %split.generation,
+            "writing a large value in chunks"
+        );
         batch::write_all_until(&self.engine, chunks, deadline).await?;
+        self.engine.connection.counters.chunks_written(count);
         Ok(Upload {
             manifest: split.manifest,
             generation: split.generation,

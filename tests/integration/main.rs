@@ -14,6 +14,7 @@ mod http_cache;
 mod large;
 mod map;
 mod model;
+mod observability;
 mod open_modes;
 mod processes;
 mod protocol;

@@ -283,3 +283,34 @@ fn errors_from_real_failures_never_print_secrets() {
         .collect();
     eprintln!("errors checked for secrets: {}", kinds.join(", "));
 }
+
+#[test]
+fn spans_and_events_never_carry_secrets() {
+    let proxy = FaultProxy::start(local_upstream()).unwrap();
+    let log = crate::observability::capture(|| async {
+        let map = with_credentials::<Vec<u8>>(ACCESS_KEY)
+            .endpoint_url(proxy.endpoint())
+            .build_async()
+            .await
+            .unwrap();
+        map.set("small", b"value".to_vec()).await.unwrap();
+        map.set("large", vec![3u8; 700_000]).await.unwrap();
+        map.get("large").await.unwrap();
+        map.sweep().await.unwrap();
+        // Throttled and failing requests, whose events and error fields are recorded too.
+        proxy.set_fault(Fault::Throttle {
+            share: 0.5,
+            code: ThrottleCode::Throttling,
+        });
+        let _ = map.insert_many([("a", vec![1u8])]).await;
+        proxy.set_fault(Fault::Reset);
+        let _ = map.get("small").await;
+        proxy.clear();
+        let other = map
+            .with_namespace::<String>(map.namespace(), Serializer::json())
+            .unwrap();
+        let _ = other.get("small").await;
+    });
+    assert!(log.contains("operation="), "nothing was captured:\n{log}");
+    assert_clean("the captured spans and events", &log, Some(&log));
+}
