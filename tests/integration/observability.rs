@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use dynamodict::{AsyncDynamoDbDict, DynamoDbDict, Serializer, Stats};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::layer::SubscriberExt;
 
 use crate::support::proxy::{Fault, FaultProxy, ThrottleCode, local_upstream};
 use crate::support::{self, builder, unique};

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use dynamodict::aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
+use dynamodict::local::LocalEngine;
 use dynamodict::{DictBuilder, DynamoDbDict, Error, OpenMode};
 
 use crate::support::proxy::{Fault, FaultProxy, local_upstream};
@@ -86,12 +87,24 @@ fn each_open_mode_sends_the_requests_the_docs_state() {
     );
     map.set("k", 7).unwrap();
 
-    // A table opened before: one GetItem in Create and Verify mode, nothing in Trust mode.
+    // A table opened before: one GetItem in Create and Verify mode, nothing in Trust mode. On
+    // a server without TTL (dynalite) nothing is recorded, so Create and Verify look it up
+    // again at each open (and Create tries to enable it).
+    let no_ttl = crate::support::engine() == LocalEngine::Dynalite;
     for mode in [OpenMode::Create, OpenMode::Verify] {
         let (map, sent) = requests_during(&proxy, || {
             through::<u32>(&proxy, &table, mode).build().unwrap()
         });
-        assert_eq!(sent, ops(&[("GetItem", 1)]), "{mode:?}");
+        let expected = match (no_ttl, mode) {
+            (false, _) => ops(&[("GetItem", 1)]),
+            (true, OpenMode::Create) => ops(&[
+                ("DescribeTimeToLive", 1),
+                ("GetItem", 1),
+                ("UpdateTimeToLive", 1),
+            ]),
+            (true, _) => ops(&[("DescribeTimeToLive", 1), ("GetItem", 1)]),
+        };
+        assert_eq!(sent, expected, "{mode:?}");
         assert_eq!(map.get("k").unwrap(), Some(7));
     }
     let (map, sent) = requests_during(&proxy, || {
@@ -124,6 +137,9 @@ fn each_open_mode_sends_the_requests_the_docs_state() {
 
     // A layout item written before the TTL was recorded (an older version of the crate): the
     // first open looks the TTL up and records it, later ones do not.
+    if crate::support::skip_on(&[LocalEngine::Dynalite], "no TTL to record") {
+        return;
+    }
     let raw = Raw::at(&proxy.endpoint());
     raw.block(
         raw.client

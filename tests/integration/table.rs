@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use dynamodict::aws_sdk_dynamodb::types::AttributeValue;
+use dynamodict::local::LocalEngine;
 use dynamodict::{DynamoDbDict, Error};
 
 use crate::support::{self, Raw};
@@ -80,7 +81,10 @@ fn layout_is_recorded_and_a_mismatch_is_refused() {
         }
         other => panic!("{other:?}"),
     }
-    // Another TTL attribute than the table's DynamoDB TTL: refused too.
+    // Another TTL attribute than the table's DynamoDB TTL: refused too (dynalite has no TTL).
+    if support::skip_on(&[LocalEngine::Dynalite], "no TTL to disagree with") {
+        return;
+    }
     assert!(matches!(
         DynamoDbDict::<u8>::builder(&table)
             .shards(4)
@@ -111,6 +115,9 @@ fn a_table_with_a_foreign_key_schema_is_refused() {
 
 #[test]
 fn creating_the_table_enables_ttl_and_writes_metadata() {
+    if support::skip_on(&[LocalEngine::Dynalite], "dynalite has no UpdateTimeToLive") {
+        return;
+    }
     let table = support::unique("created");
     let _d: DynamoDbDict<u8> = DynamoDbDict::builder(&table).local().build().unwrap();
     let raw = Raw::new();

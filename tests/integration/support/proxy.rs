@@ -1989,6 +1989,15 @@ mod tests {
                 "BillingMode": "PAY_PER_REQUEST",
             }),
         );
+        // DynamoDB Local creates tables at once; other servers may take a moment.
+        for _ in 0..100 {
+            let out = client.ok("DescribeTable", &json!({ "TableName": table }));
+            if out["Table"]["TableStatus"] == "ACTIVE" {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("table {table} did not become ACTIVE");
     }
 
     /// A table name unique to this run (the upstream may be a long-lived DynamoDB Local).
