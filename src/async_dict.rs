@@ -19,7 +19,7 @@ use crate::config::DictBuilder;
 use crate::dict::DynamoDbDict;
 use crate::engine::paging::{Pager, Projection};
 use crate::engine::{Connection, Stats, stats};
-use crate::item::{self, key_of, now_secs, read_item};
+use crate::item::{self, StoredValue, key_of, now_secs, read_item};
 use crate::layout;
 use crate::serializer::Serializer;
 use crate::stream::{ItemStream, KeyStream, ValueStream};
@@ -252,6 +252,36 @@ impl<V> AsyncDynamoDbDict<V> {
         stats::observe(self.span("sweep", None, None), async {
             self.ready().await?;
             self.store.sweep().await
+        })
+        .await
+    }
+
+    /// The value at `key` as it is stored, not decoded, whatever serializer wrote it (this
+    /// map's or another): the pipeline id and the encoded bytes or document, a large value's
+    /// chunks joined. `None` if absent or expired. For tools that inspect a table, such as the
+    /// `dynamodict` command-line tool; signatures are not checked (decode the value with the
+    /// [`Serializer`] that wrote it to check them).
+    ///
+    /// ```
+    /// use dynamodict::{DynamoDbDict, Encoded, Serializer};
+    ///
+    /// let json: DynamoDbDict<Vec<u32>> = DynamoDbDict::builder("doc-stored")
+    ///     .serializer(Serializer::json())
+    ///     .local()
+    ///     .build()?;
+    /// json.set("primes", vec![2, 3, 5])?;
+    /// // Any map of the namespace reads it as stored, whatever its own serializer.
+    /// let other: DynamoDbDict<String> = json.with_namespace("default", Serializer::bincode())?;
+    /// let stored = other.get_stored("primes")?.expect("just set");
+    /// assert_eq!(stored.serializer_id, "json");
+    /// assert_eq!(stored.encoded, Encoded::Bytes(b"[2,3,5]".to_vec()));
+    /// # Ok::<(), dynamodict::Error>(())
+    /// ```
+    pub async fn get_stored(&self, key: &str) -> Result<Option<StoredValue>> {
+        stats::observe(self.span("get_stored", Some(key), None), async {
+            self.ready().await?;
+            layout::validate_key(key)?;
+            self.store.get_stored(key).await
         })
         .await
     }

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::Result;
 use crate::async_dict::AsyncDynamoDbDict;
 use crate::config::DictBuilder;
+use crate::item::StoredValue;
 use crate::iter::{Items, Keys, Values};
 use crate::serializer::Serializer;
 use crate::values::SweepReport;
@@ -152,6 +153,12 @@ impl<V> DynamoDbDict<V> {
     /// [`AsyncDynamoDbDict::sweep`].
     pub fn sweep(&self) -> Result<SweepReport> {
         self.block_on(self.inner.sweep())
+    }
+
+    /// The value at `key` as it is stored, not decoded, whatever serializer wrote it. See
+    /// [`AsyncDynamoDbDict::get_stored`].
+    pub fn get_stored(&self, key: &str) -> Result<Option<StoredValue>> {
+        self.block_on(self.inner.get_stored(key))
     }
 }
 

@@ -211,6 +211,59 @@ pub(crate) fn read_item<V: DeserializeOwned>(
     serializer.loads(key, encoded).map(Some)
 }
 
+/// A value as it is stored, not decoded: what
+/// [`AsyncDynamoDbDict::get_stored`](crate::AsyncDynamoDbDict::get_stored) returns, whatever
+/// serializer wrote it. For tools that inspect a table (the `dynamodict` command-line tool's
+/// `get`); decode it with [`Serializer::loads`] of the pipeline that wrote it, which also
+/// checks its signature.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct StoredValue {
+    /// The id of the serializer pipeline that wrote it (the item's `f` attribute, e.g.
+    /// `"bincode2"`, `"json"`, `"document+hmac-sha256"`; empty when the item has none).
+    pub serializer_id: String,
+    /// The encoded value: bytes, or a document with its detached signature (for a signed
+    /// document). A large value's chunks are joined, and a large document is a document again,
+    /// as a small one is stored. Signatures are not checked.
+    pub encoded: Encoded,
+    /// How many chunk items the value is split across (0: stored in its own item).
+    pub chunks: usize,
+}
+
+impl StoredValue {
+    /// The stored value of a live item read at `key`, a large value's chunks already joined in.
+    pub(crate) fn from_item(key: &str, mut item: Item) -> Result<StoredValue> {
+        let serializer_id = match item.get(FORMAT) {
+            Some(AttributeValue::S(id)) => id.clone(),
+            _ => String::new(),
+        };
+        let chunks = crate::values::chunked::manifest_of(&item).map_or(0, |m| m.count);
+        let value = item.remove(VALUE).ok_or_else(|| Error::Deserialize {
+            key: key.to_owned(),
+            message: "the item has no value attribute".into(),
+        })?;
+        let encoded = match value {
+            AttributeValue::B(bytes)
+                if Format::of_pipeline(&serializer_id) != Some(Format::Document) =>
+            {
+                Encoded::Bytes(bytes.into_inner())
+            }
+            value => Encoded::Document {
+                value,
+                signature: match item.remove(SIGNATURE) {
+                    Some(AttributeValue::B(b)) => Some(b.into_inner()),
+                    _ => None,
+                },
+            },
+        };
+        Ok(StoredValue {
+            serializer_id,
+            encoded,
+            chunks,
+        })
+    }
+}
+
 /// The map key (`sk`) of an item.
 pub(crate) fn key_of(item: &Item) -> Option<&str> {
     match item.get(SK) {

@@ -56,12 +56,24 @@ pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 /// Longest namespace name, in bytes.
 pub const MAX_NAMESPACE_BYTES: usize = 255;
 
-/// Partition key of the table's metadata items (layout, namespaces holding large values).
-pub(crate) const META_PK: &str = "#meta";
-/// Sort key of the layout metadata item.
-pub(crate) const META_SK: &str = "layout";
+/// Partition key of the table's metadata items: the layout item ([`META_SK`]) and the markers
+/// of namespaces ([`namespace_marker_keys`]). It starts with `#`, which namespaces may not
+/// contain, so it never collides with a namespace's partitions.
+pub const META_PK: &str = "#meta";
+/// Sort key of the layout item, which records the shard count (see [`TableLayout`]).
+pub const META_SK: &str = "layout";
 /// The layout version recorded in the metadata item.
 pub(crate) const LAYOUT_VERSION: &str = "1";
+/// Layout item attribute: the layout version (a number).
+pub(crate) const META_VERSION: &str = "version";
+/// Layout item attribute: shards per namespace (a number).
+pub(crate) const META_SHARDS: &str = "shards";
+/// Layout item attribute: the expiry attribute DynamoDB's TTL was seen enabled on (a string).
+pub(crate) const META_TTL: &str = "ttl_attribute";
+/// The marker a namespace gets in the metadata partition before its first large value.
+pub(crate) const LARGE_MARKER: &str = "large";
+/// Every marker a namespace may have in the metadata partition.
+const MARKERS: [&str; 1] = [LARGE_MARKER];
 
 /// Checks a key before any request.
 pub fn validate_key(key: &str) -> Result<()> {
@@ -139,6 +151,122 @@ pub(crate) fn validate_namespace_text(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// What a table's layout item (`pk = "#meta"`, `sk = "layout"`) records: read it with a
+/// `GetItem` of [`layout_item_key`] to open the namespaces of a table whose shard count you do
+/// not know (the `dynamodict` command-line tool does).
+///
+/// ```
+/// use dynamodict::aws_sdk_dynamodb::types::AttributeValue;
+/// use dynamodict::layout::{TableLayout, layout_item_key};
+///
+/// let mut item = layout_item_key();
+/// item.insert("version".into(), AttributeValue::N("1".into()));
+/// item.insert("shards".into(), AttributeValue::N("16".into()));
+/// let layout = TableLayout::from_item(&item).expect("a layout item");
+/// assert_eq!((layout.shards, layout.ttl_attribute), (16, None));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TableLayout {
+    /// Shards (partition keys) per namespace.
+    pub shards: u16,
+    /// The expiry attribute DynamoDB's TTL was seen enabled on, once a map saw it; `None`
+    /// until then (maps use [`DEFAULT_TTL_ATTRIBUTE`] unless configured otherwise).
+    pub ttl_attribute: Option<String>,
+}
+
+impl TableLayout {
+    /// Reads a layout item; `None` when it is not one (no version 1, no valid shard count).
+    pub fn from_item(item: &HashMap<String, AttributeValue>) -> Option<TableLayout> {
+        let number = |name: &str| item.get(name)?.as_n().ok()?.parse::<u64>().ok();
+        if number(META_VERSION)? != 1 {
+            return None;
+        }
+        let shards = u16::try_from(number(META_SHARDS)?).ok()?;
+        if shards == 0 || shards > MAX_SHARDS {
+            return None;
+        }
+        Some(TableLayout {
+            shards,
+            ttl_attribute: item.get(META_TTL).and_then(|a| a.as_s().ok()).cloned(),
+        })
+    }
+}
+
+/// The primary key of the table's layout item (`pk = "#meta"`, `sk = "layout"`).
+pub fn layout_item_key() -> HashMap<String, AttributeValue> {
+    primary_key(META_PK.to_owned(), META_SK.to_owned())
+}
+
+/// Every partition key that holds items of `namespace` in a table with `shards` shards: for
+/// each shard, its entries' (`<namespace>#<shard>`), its large values' chunks'
+/// (`<namespace>#<shard>#c`) and their generation records' (`<namespace>#<shard>#g`). With
+/// the namespace's markers ([`namespace_marker_keys`]), a `Query` of each of these is every
+/// item of the namespace, exactly as stored (what `dynamodict export` writes).
+///
+/// ```
+/// let partitions = dynamodict::layout::namespace_partitions("users", 2);
+/// assert_eq!(partitions, ["users#0", "users#0#c", "users#0#g", "users#1", "users#1#c", "users#1#g"]);
+/// ```
+pub fn namespace_partitions(namespace: &str, shards: u16) -> Vec<String> {
+    let layout = Layout {
+        table: String::new(),
+        namespace: namespace.to_owned(),
+        shards,
+        ttl_attribute: None,
+    };
+    (0..shards)
+        .flat_map(|shard| {
+            [
+                layout.partition(shard),
+                layout.chunk_partition(shard),
+                layout.record_partition(shard),
+            ]
+        })
+        .collect()
+}
+
+/// The namespace a partition key belongs to: `Some` for an entry, chunk or generation-record
+/// partition (`<namespace>#<shard hex>`, optionally followed by `#c` or `#g`), `None` for the
+/// metadata partition and for keys this layout never writes.
+///
+/// ```
+/// use dynamodict::layout::namespace_of_partition;
+///
+/// assert_eq!(namespace_of_partition("users#1f#c"), Some("users"));
+/// assert_eq!(namespace_of_partition("#meta"), None);
+/// assert_eq!(namespace_of_partition("users"), None);
+/// ```
+pub fn namespace_of_partition(pk: &str) -> Option<&str> {
+    let (namespace, rest) = pk.split_once('#')?;
+    let shard = rest
+        .strip_suffix("#c")
+        .or_else(|| rest.strip_suffix("#g"))
+        .unwrap_or(rest);
+    let is_shard = !shard.is_empty()
+        && shard.len() <= 4
+        && shard
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (!namespace.is_empty() && is_shard).then_some(namespace)
+}
+
+/// The primary keys of the marker items `namespace` may have in the metadata partition (today
+/// one: written before the namespace's first large value, so that writes know to look for the
+/// chunks of the values they replace). Part of the namespace's items with
+/// [`namespace_partitions`].
+pub fn namespace_marker_keys(namespace: &str) -> Vec<HashMap<String, AttributeValue>> {
+    MARKERS
+        .iter()
+        .map(|name| marker_key(name, namespace))
+        .collect()
+}
+
+/// The primary key of marker `name` of `namespace`.
+fn marker_key(name: &str, namespace: &str) -> Item {
+    primary_key(META_PK.to_owned(), format!("{name}#{namespace}"))
+}
+
 /// The shard (`0..shards`) a key is stored in.
 pub fn shard_of(key: &str, shards: u16) -> u16 {
     let digest = Sha256::digest(key.as_bytes());
@@ -185,7 +313,7 @@ impl Layout {
     /// The primary key of the namespace's marker item `name` (in the table's metadata
     /// partition).
     pub fn marker_key(&self, name: &str) -> Item {
-        primary_key(META_PK.to_owned(), format!("{name}#{}", self.namespace))
+        marker_key(name, &self.namespace)
     }
 }
 
@@ -263,6 +391,68 @@ mod tests {
                 matches!(validate_namespace(bad), Err(Error::InvalidNamespace { .. })),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn every_partition_of_a_namespace_is_recognized() {
+        let layout = test_layout();
+        let partitions = namespace_partitions("ns", 256);
+        assert_eq!(partitions.len(), 3 * 256);
+        for shard in [0, 9, 10, 255] {
+            for pk in [
+                layout.partition(shard),
+                layout.chunk_partition(shard),
+                layout.record_partition(shard),
+            ] {
+                assert!(partitions.contains(&pk), "{pk}");
+                assert_eq!(namespace_of_partition(&pk), Some("ns"), "{pk}");
+            }
+        }
+        for foreign in [
+            "#meta", "ns", "ns#", "ns#x", "#0", "ns#0#d", "ns#0#c#g", "ns#12345",
+        ] {
+            assert_eq!(namespace_of_partition(foreign), None, "{foreign}");
+        }
+        assert_eq!(
+            namespace_marker_keys("ns"),
+            vec![layout.marker_key(LARGE_MARKER)]
+        );
+    }
+
+    #[test]
+    fn layout_items_are_read() {
+        let item = |pairs: &[(&str, &str)]| -> HashMap<String, AttributeValue> {
+            let mut item = layout_item_key();
+            for (name, value) in pairs {
+                let value = if *name == META_TTL {
+                    AttributeValue::S((*value).into())
+                } else {
+                    AttributeValue::N((*value).into())
+                };
+                item.insert((*name).into(), value);
+            }
+            item
+        };
+        assert_eq!(
+            TableLayout::from_item(&item(&[
+                ("version", "1"),
+                ("shards", "8"),
+                (META_TTL, "exp")
+            ])),
+            Some(TableLayout {
+                shards: 8,
+                ttl_attribute: Some("exp".into())
+            })
+        );
+        for bad in [
+            item(&[("version", "2"), ("shards", "8")]),
+            item(&[("version", "1"), ("shards", "0")]),
+            item(&[("version", "1"), ("shards", "257")]),
+            item(&[("version", "1")]),
+            item(&[]),
+        ] {
+            assert_eq!(TableLayout::from_item(&bad), None, "{bad:?}");
         }
     }
 

@@ -54,6 +54,7 @@ pub use config::DictBuilder;
 pub use dict::DynamoDbDict;
 pub use engine::{BatchOptions, OpenMode, Stats, Timeouts};
 pub use error::{Error, Result};
+pub use item::StoredValue;
 pub use iter::{Items, Keys, Values};
 #[cfg(feature = "compression")]
 pub use serializer::Zstd;

@@ -40,6 +40,15 @@ impl Format {
             Format::Document => "document",
         }
     }
+
+    /// The first stage of the pipeline with id `id` (what an item's `f` attribute records),
+    /// when it is a built-in format.
+    pub(crate) fn of_pipeline(id: &str) -> Option<Format> {
+        let first = id.split('+').next()?;
+        [Format::Bincode, Format::Json, Format::Document]
+            .into_iter()
+            .find(|format| format.id() == first)
+    }
 }
 
 /// An encoded value, as it is stored in the value attribute.

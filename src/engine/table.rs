@@ -16,12 +16,10 @@ use tokio::sync::OnceCell;
 
 use super::OpenMode;
 use crate::error::sdk_error;
-use crate::layout::{Item, LAYOUT_VERSION, Layout, META_PK, META_SK, PK, SK, primary_key};
+use crate::layout::{
+    Item, LAYOUT_VERSION, Layout, META_SHARDS, META_TTL, META_VERSION, PK, SK, layout_item_key,
+};
 use crate::{Error, Result};
-
-/// The layout item's attribute that records the expiry attribute DynamoDB's TTL was seen
-/// enabled on.
-const META_TTL: &str = "ttl_attribute";
 
 /// The layout check of a map's table: passed at open, or deferred to the first operation
 /// ([`OpenMode::Trust`]). Shared by every clone of a map and its sibling namespaces.
@@ -120,7 +118,7 @@ async fn read_meta(client: &Client, layout: &Layout) -> Result<Option<Item>> {
 }
 
 fn meta_key() -> Item {
-    primary_key(META_PK.to_owned(), META_SK.to_owned())
+    layout_item_key()
 }
 
 /// A `ValidationException` on the layout item's key means a table with another key schema:
@@ -353,11 +351,11 @@ async fn write_meta(client: &Client, layout: &Layout, ttl: Option<&str>) -> Resu
     let table = layout.table.as_str();
     let mut item = meta_key();
     item.insert(
-        "version".into(),
+        META_VERSION.into(),
         AttributeValue::N(LAYOUT_VERSION.to_owned()),
     );
     item.insert(
-        "shards".into(),
+        META_SHARDS.into(),
         AttributeValue::N(layout.shards.to_string()),
     );
     if let Some(attribute) = ttl {
@@ -413,7 +411,7 @@ fn compare_meta(layout: &Layout, item: &Item) -> Result<()> {
         table: layout.table.clone(),
         detail,
     };
-    match number("version") {
+    match number(META_VERSION) {
         Some(1) => {}
         Some(v) => {
             return Err(mismatch(format!(
@@ -422,7 +420,7 @@ fn compare_meta(layout: &Layout, item: &Item) -> Result<()> {
         }
         None => return Err(mismatch("the layout metadata item is malformed".into())),
     }
-    match number("shards") {
+    match number(META_SHARDS) {
         Some(s) if s == u64::from(layout.shards) => Ok(()),
         Some(s) => Err(mismatch(format!(
             "the table was created with {s} shards per namespace, this map is configured with {}",

@@ -181,7 +181,7 @@ impl Store {
         if lock(&self.marker_missing_at).is_some_and(|at| at.elapsed() < MARKER_RECHECK) {
             return Ok(false);
         }
-        let marker = self.engine.layout.marker_key("large");
+        let marker = self.engine.layout.marker_key(crate::layout::LARGE_MARKER);
         let seen = self.engine.get_item(marker, true, None).await?.is_some();
         if seen {
             self.large_seen.store(true, Ordering::Relaxed);
@@ -196,7 +196,7 @@ impl Store {
         if self.large_seen.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let marker = self.engine.layout.marker_key("large");
+        let marker = self.engine.layout.marker_key(crate::layout::LARGE_MARKER);
         self.engine.put_item(marker, None, false).await?;
         self.large_seen.store(true, Ordering::Relaxed);
         Ok(())

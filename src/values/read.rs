@@ -5,8 +5,8 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use super::Store;
 use super::chunked::{self, chunk_keys, is_manifest, manifest_of};
 use crate::engine::batch;
-use crate::item::Item;
-use crate::layout::{SIGNATURE, VALUE};
+use crate::item::{Item, StoredValue};
+use crate::layout::{FORMAT, SIGNATURE, VALUE};
 use crate::serializer::{Format, from_canonical_bytes};
 use crate::{Error, Result};
 use aws_sdk_dynamodb::primitives::Blob;
@@ -31,6 +31,17 @@ fn missing_chunk(key: &str) -> Error {
 /// How many times a read follows a large value that keeps being replaced.
 const MAX_REREADS: usize = 5;
 
+/// Whose large values a read joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Joining {
+    /// Only those of this map's serializer (others are reported when decoded); a large
+    /// document's signature is checked before it is parsed.
+    Ours,
+    /// Those of any serializer, checking nothing: the value as stored
+    /// ([`Store::get_stored`]).
+    Any,
+}
+
 impl Store {
     /// Reads `key`'s current item, a large value's chunks joined in.
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Item>> {
@@ -43,6 +54,23 @@ impl Store {
             )
             .await?;
         self.current(key, item).await
+    }
+
+    /// Reads `key`'s live value as stored, whatever serializer wrote it, a large value's
+    /// chunks joined in; `None` when absent or expired.
+    pub(crate) async fn get_stored(&self, key: &str) -> Result<Option<StoredValue>> {
+        let item = self
+            .engine
+            .get_item(
+                self.engine.layout.item_key(key),
+                self.engine.consistent_reads,
+                None,
+            )
+            .await?;
+        match self.current_as(key, item, Joining::Any).await? {
+            Some(item) if self.is_live(&item) => StoredValue::from_item(key, item).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// Whether `key` holds a live value (reads only the key and expiry).
@@ -65,10 +93,20 @@ impl Store {
 
     /// Joins the chunks of `item`, just read at `key`; when they are gone (replaced
     /// meanwhile), reads the key again (consistently) and tries again.
-    pub(crate) async fn current(&self, key: &str, mut item: Option<Item>) -> Result<Option<Item>> {
+    pub(crate) async fn current(&self, key: &str, item: Option<Item>) -> Result<Option<Item>> {
+        self.current_as(key, item, Joining::Ours).await
+    }
+
+    /// [`current`](Self::current), joining the large values `joining` says.
+    async fn current_as(
+        &self,
+        key: &str,
+        mut item: Option<Item>,
+        joining: Joining,
+    ) -> Result<Option<Item>> {
         for _ in 0..MAX_REREADS {
             let generation = super::raw_generation(item.as_ref());
-            match self.resolve(key, item).await? {
+            match self.resolve_as(key, item, joining).await? {
                 Resolved::Done(item) => return Ok(item),
                 Resolved::Replaced => {
                     item = self
@@ -91,13 +129,24 @@ impl Store {
     /// Joins a manifest's chunks into it. Items that are not manifests, expired ones and those
     /// written by another serializer (reported as such when decoded) come back as they are.
     pub(crate) async fn resolve(&self, key: &str, item: Option<Item>) -> Result<Resolved> {
+        self.resolve_as(key, item, Joining::Ours).await
+    }
+
+    /// [`resolve`](Self::resolve), joining the large values `joining` says.
+    async fn resolve_as(
+        &self,
+        key: &str,
+        item: Option<Item>,
+        joining: Joining,
+    ) -> Result<Resolved> {
         let Some(mut item) = item else {
             return Ok(Resolved::Done(None));
         };
-        if !is_manifest(&item) || !self.is_live(&item) || !self.ours(&item) {
+        let wanted = joining == Joining::Any || self.ours(&item);
+        if !is_manifest(&item) || !self.is_live(&item) || !wanted {
             return Ok(Resolved::Done(Some(item)));
         }
-        if self.join_chunks(key, &mut item).await? {
+        if self.join_chunks(key, &mut item, joining).await? {
             Ok(Resolved::Done(Some(item)))
         } else {
             Ok(Resolved::Replaced)
@@ -141,7 +190,7 @@ impl Store {
 
     /// Reads a manifest's chunks (consistently) and puts the value into it. `Ok(false)` when a
     /// chunk is missing.
-    async fn join_chunks(&self, key: &str, item: &mut Item) -> Result<bool> {
+    async fn join_chunks(&self, key: &str, item: &mut Item, joining: Joining) -> Result<bool> {
         let corrupt = |message: String| Error::Deserialize {
             key: key.to_owned(),
             message,
@@ -168,14 +217,23 @@ impl Store {
         let Some(payload) = chunked::join(found, &keys, length).map_err(corrupt)? else {
             return Ok(false);
         };
-        let value = match self.serializer.format() {
-            Format::Document => {
-                let signature = match item.get(SIGNATURE) {
-                    Some(AttributeValue::B(b)) => Some(b.as_ref()),
-                    _ => None,
-                };
-                self.serializer
-                    .verify_document_bytes(key, &payload, signature)?;
+        let format = match joining {
+            Joining::Ours => Some(self.serializer.format()),
+            Joining::Any => match item.get(FORMAT) {
+                Some(AttributeValue::S(id)) => Format::of_pipeline(id),
+                _ => None,
+            },
+        };
+        let value = match format {
+            Some(Format::Document) => {
+                if joining == Joining::Ours {
+                    let signature = match item.get(SIGNATURE) {
+                        Some(AttributeValue::B(b)) => Some(b.as_ref()),
+                        _ => None,
+                    };
+                    self.serializer
+                        .verify_document_bytes(key, &payload, signature)?;
+                }
                 from_canonical_bytes(&payload).map_err(corrupt)?
             }
             _ => AttributeValue::B(Blob::new(payload)),
