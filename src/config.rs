@@ -401,13 +401,8 @@ impl<V> DictBuilder<V> {
             shards: self.shards,
             ttl_attribute: self.ttl_attribute,
         };
-        let table_check = table::open_table(
-            connection.client(),
-            &layout,
-            self.open_mode,
-            self.manage_ttl,
-        )
-        .await?;
+        let table_check =
+            table::open_table(&connection, &layout, self.open_mode, self.manage_ttl).await?;
         let engine = Engine {
             connection,
             layout,

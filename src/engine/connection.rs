@@ -6,9 +6,13 @@ use std::sync::{Arc, OnceLock};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::retry::{RetryConfig, RetryPartition};
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use aws_sdk_dynamodb::config::{
+    ConfigBag, Credentials, Intercept, RuntimeComponents, SharedCredentialsProvider,
+};
+use aws_sdk_dynamodb::error::BoxError;
 
 use super::bridge::{self, Bridge};
 use super::options::Timeouts;
@@ -69,6 +73,78 @@ pub(crate) struct Connection {
     bridge: OnceLock<Bridge>,
     /// Attempts per request, first try included (for the requests retried by this crate).
     pub max_attempts: u32,
+    /// Where the requests go, for error messages.
+    pub endpoint: Arc<Endpoint>,
+}
+
+/// The endpoint a connection sends its requests to, as error messages name it: the URL of the
+/// first request sent (exactly what the SDK resolved: an explicit endpoint, `AWS_ENDPOINT_URL`,
+/// or the region's default such as `https://dynamodb.eu-west-1.amazonaws.com`), and where it
+/// came from when that is not obvious from the code.
+#[derive(Debug, Default)]
+pub(crate) struct Endpoint {
+    url: OnceLock<String>,
+    /// E.g. `"DYNAMODICT_ENDPOINT"` when `.local()` found its endpoint in that variable.
+    source: Option<&'static str>,
+}
+
+impl Endpoint {
+    fn new(url: Option<&str>, source: Option<&'static str>) -> Self {
+        let endpoint = Endpoint {
+            url: OnceLock::new(),
+            source,
+        };
+        if let Some(url) = url {
+            endpoint.record(url);
+        }
+        endpoint
+    }
+
+    /// Records the URL, unless one is known already.
+    fn record(&self, url: &str) {
+        if self.url.get().is_none() {
+            let _ = self.url.set(base_url(url));
+        }
+    }
+
+    /// `http://127.0.0.1:8000`, with its source when there is one:
+    /// `http://127.0.0.1:8000 (from DYNAMODICT_ENDPOINT)`; empty when no request was sent yet.
+    pub(crate) fn describe(&self) -> String {
+        match (self.url.get(), self.source) {
+            (None, _) => String::new(),
+            (Some(url), None) => url.clone(),
+            (Some(url), Some(source)) => format!("{url} (from {source})"),
+        }
+    }
+}
+
+/// A request URI without its query and without the root path: what a user would have written
+/// as the endpoint.
+fn base_url(uri: &str) -> String {
+    let uri = uri.split(['?', '#']).next().unwrap_or(uri);
+    uri.trim_end_matches('/').to_owned()
+}
+
+/// Records the URL of the first request in the connection's [`Endpoint`].
+#[derive(Debug)]
+struct RecordEndpoint(Arc<Endpoint>);
+
+impl Intercept for RecordEndpoint {
+    fn name(&self) -> &'static str {
+        "dynamodict::RecordEndpoint"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.0.url.get().is_none() {
+            self.0.record(context.request().uri());
+        }
+        Ok(())
+    }
 }
 
 /// A client, and the same client with the SDK's retries off.
@@ -96,12 +172,13 @@ impl Clients {
 }
 
 impl Connection {
-    fn new(config: aws_sdk_dynamodb::Config, max_attempts: u32) -> Self {
+    fn new(config: aws_sdk_dynamodb::Config, max_attempts: u32, endpoint: Arc<Endpoint>) -> Self {
         Connection {
             on_caller: Clients::new(&config),
             on_bridge: Clients::new(&config),
             bridge: OnceLock::new(),
             max_attempts,
+            endpoint,
         }
     }
 
@@ -169,14 +246,16 @@ fn is_loopback(url: &str) -> bool {
 
 impl ConnectionOptions {
     /// Resolves the endpoint of the embedded DynamoDB Local when asked for (starting it is
-    /// blocking work, done off the caller's runtime).
-    async fn resolve_local(&mut self) -> Result<()> {
+    /// blocking work, done off the caller's runtime). Returns where the endpoint came from when
+    /// that is an environment variable.
+    async fn resolve_local(&mut self) -> Result<Option<&'static str>> {
         #[cfg(feature = "local")]
         if self.local {
             let server = tokio::task::spawn_blocking(crate::local::DynamoDbLocal::shared)
                 .await
                 .map_err(|e| Error::Runtime(format!("starting DynamoDB Local failed: {e}")))??;
             self.endpoint_url = Some(server.endpoint().to_owned());
+            return Ok(server.is_external().then_some(crate::local::ENDPOINT_ENV));
         }
         #[cfg(not(feature = "local"))]
         if self.local {
@@ -184,15 +263,16 @@ impl ConnectionOptions {
                 "`local()` needs the crate feature \"local\"".into(),
             ));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Builds the connection from async code, on the caller's runtime.
     pub(crate) async fn connect(mut self) -> Result<Arc<Connection>> {
-        self.resolve_local().await?;
+        let source = self.resolve_local().await?;
         let max_attempts = self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1);
-        let config = self.build_config().await?;
-        Ok(Arc::new(Connection::new(config, max_attempts)))
+        let endpoint = Arc::new(Endpoint::new(self.endpoint_url.as_deref(), source));
+        let config = self.build_config(Arc::clone(&endpoint)).await?;
+        Ok(Arc::new(Connection::new(config, max_attempts, endpoint)))
     }
 
     /// Builds the connection from blocking code: the bridge is started first, and the
@@ -204,7 +284,7 @@ impl ConnectionOptions {
         Ok(connection)
     }
 
-    async fn build_config(self) -> Result<aws_sdk_dynamodb::Config> {
+    async fn build_config(self, endpoint: Arc<Endpoint>) -> Result<aws_sdk_dynamodb::Config> {
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(self.timeouts.connect)
             .operation_attempt_timeout(self.timeouts.attempt)
@@ -255,6 +335,7 @@ impl ConnectionOptions {
         // Each connection gets its own retry token bucket: the SDK's default is one bucket per
         // process and region, so one map's failures could switch off retries for every other.
         let config = builder
+            .interceptor(RecordEndpoint(endpoint))
             .timeout_config(timeouts)
             .retry_config(retry)
             .retry_partition(RetryPartition::custom("dynamodict").build())
@@ -272,6 +353,32 @@ impl ConnectionOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_are_described_with_their_source() {
+        assert_eq!(base_url("http://127.0.0.1:8000/"), "http://127.0.0.1:8000");
+        assert_eq!(
+            base_url("https://dynamodb.eu-west-1.amazonaws.com/?x=1"),
+            "https://dynamodb.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            base_url("http://proxy:80/dynamodb/"),
+            "http://proxy:80/dynamodb"
+        );
+        let unknown = Endpoint::default();
+        assert_eq!(unknown.describe(), "");
+        unknown.record("https://dynamodb.us-east-1.amazonaws.com/");
+        unknown.record("http://ignored:1/");
+        assert_eq!(
+            unknown.describe(),
+            "https://dynamodb.us-east-1.amazonaws.com"
+        );
+        let from_env = Endpoint::new(Some("http://127.0.0.1:1"), Some("DYNAMODICT_ENDPOINT"));
+        assert_eq!(
+            from_env.describe(),
+            "http://127.0.0.1:1 (from DYNAMODICT_ENDPOINT)"
+        );
+    }
 
     #[test]
     fn loopback_detection() {
