@@ -73,15 +73,22 @@ pub enum Error {
         reason: &'static str,
     },
 
-    /// The encoded value is larger than the storage layer accepts.
-    #[error("the value for key {key:?} encodes to {size} bytes; at most {max} bytes are supported")]
+    /// The encoded value is larger than the storage layer accepts. The message names the
+    /// settings that decide the limit ([`large_values`](crate::DictBuilder::large_values) and
+    /// [`max_value_size`](crate::DictBuilder::max_value_size)) and their values.
+    #[error("{}", too_large_message(.key, .size, .max, .max_value_size))]
     ItemTooLarge {
         /// The key being written.
         key: String,
-        /// The size of the item as DynamoDB would count it.
+        /// With large values off: the size of the item as DynamoDB would count it; with large
+        /// values on: the size of the encoded value.
         size: usize,
-        /// The limit that was exceeded.
+        /// The limit that was exceeded: DynamoDB's 400 KB item limit with large values off,
+        /// `max_value_size` with them on.
         max: usize,
+        /// The map's `max_value_size`; `None` when large values are off
+        /// (`.large_values(false)`).
+        max_value_size: Option<usize>,
     },
 
     /// A URL could not be parsed (cache keys, URL filters).
@@ -249,6 +256,52 @@ fn at_endpoint(endpoint: &str) -> String {
         String::new()
     } else {
         format!(" at {endpoint}")
+    }
+}
+
+/// The message of [`Error::ItemTooLarge`].
+fn too_large_message(
+    key: &str,
+    size: &usize,
+    max: &usize,
+    max_value_size: &Option<usize>,
+) -> String {
+    match *max_value_size {
+        None => format!(
+            "the value for key {key:?} makes an item of {size} bytes, over DynamoDB's 400 KB item \
+             limit ({max} bytes), and large values are off (`.large_values(false)`): turn them on \
+             with `.large_values(true)` to split such values across several items (up to \
+             `max_value_size`, {} by default), or store a smaller value",
+            human_size(crate::values::chunked::DEFAULT_MAX_VALUE_BYTES)
+        ),
+        Some(limit) if limit == *max => format!(
+            "the value for key {key:?} encodes to {size} bytes, over this map's `max_value_size` \
+             of {limit} bytes ({}; large values are on): raise it with `.max_value_size(..)` (at \
+             most {}), or store a smaller value",
+            human_size(limit),
+            human_size(crate::serializer::MAX_DECODED_SIZE)
+        ),
+        Some(limit) => format!(
+            "DynamoDB refused the item for key {key:?} as larger than its 400 KB item limit ({max} \
+             bytes), although it was estimated to fit (large values are on, `max_value_size` \
+             {limit} bytes): store a smaller value"
+        ),
+    }
+}
+
+/// `16 MiB`, `400 KiB`, `1.5 MiB`, `100 bytes`.
+pub(crate) fn human_size(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * 1024;
+    let (unit, name) = match bytes {
+        b if b >= MIB => (MIB, "MiB"),
+        b if b >= KIB => (KIB, "KiB"),
+        _ => return format!("{bytes} bytes"),
+    };
+    if bytes.is_multiple_of(unit) {
+        format!("{} {name}", bytes / unit)
+    } else {
+        format!("{:.1} {name}", bytes as f64 / unit as f64)
     }
 }
 
@@ -712,6 +765,56 @@ mod tests {
             "DynamoDB rejected the AWS credentials (ExpiredTokenException: The security token \
              has expired.); check the access key id, the secret key and the session token, or \
              the profile they come from"
+        );
+    }
+
+    #[test]
+    fn sizes_are_human() {
+        assert_eq!(human_size(16 * 1024 * 1024), "16 MiB");
+        assert_eq!(human_size(1536 * 1024), "1.5 MiB");
+        assert_eq!(human_size(400 * 1024), "400 KiB");
+        assert_eq!(human_size(1500), "1.5 KiB");
+        assert_eq!(human_size(100), "100 bytes");
+    }
+
+    #[test]
+    fn too_large_names_the_settings() {
+        let off = Error::ItemTooLarge {
+            key: "k".into(),
+            size: 500_000,
+            max: 409_600,
+            max_value_size: None,
+        };
+        assert_eq!(
+            off.to_string(),
+            "the value for key \"k\" makes an item of 500000 bytes, over DynamoDB's 400 KB item \
+             limit (409600 bytes), and large values are off (`.large_values(false)`): turn them \
+             on with `.large_values(true)` to split such values across several items (up to \
+             `max_value_size`, 16 MiB by default), or store a smaller value"
+        );
+        let over = Error::ItemTooLarge {
+            key: "k".into(),
+            size: 17_000_000,
+            max: 16 * 1024 * 1024,
+            max_value_size: Some(16 * 1024 * 1024),
+        };
+        assert_eq!(
+            over.to_string(),
+            "the value for key \"k\" encodes to 17000000 bytes, over this map's `max_value_size` \
+             of 16777216 bytes (16 MiB; large values are on): raise it with \
+             `.max_value_size(..)` (at most 64 MiB), or store a smaller value"
+        );
+        let refused = Error::ItemTooLarge {
+            key: "k".into(),
+            size: 409_601,
+            max: 409_600,
+            max_value_size: Some(16 * 1024 * 1024),
+        };
+        assert_eq!(
+            refused.to_string(),
+            "DynamoDB refused the item for key \"k\" as larger than its 400 KB item limit \
+             (409600 bytes), although it was estimated to fit (large values are on, \
+             `max_value_size` 16777216 bytes): store a smaller value"
         );
     }
 
