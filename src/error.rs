@@ -119,13 +119,16 @@ pub enum Error {
     Deserialize {
         /// The key the value was read from.
         key: String,
-        /// What the decoder reported.
+        /// What went wrong. For a value of another type than the map's: that, the serializers
+        /// that wrote and read it, what to do, and then what the decoder reported.
         message: String,
     },
 
     /// A stored value was written by a different serializer pipeline.
     #[error(
-        "the value stored at key {key:?} was written with serializer {found:?}, but this map uses {expected:?}"
+        "the value stored at key {key:?} was written with serializer {found:?}, but this map \
+         uses {expected:?}: read it with a map using serializer {found:?}, or overwrite or remove \
+         the key"
     )]
     SerializerMismatch {
         /// The key the value was read from.
