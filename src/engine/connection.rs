@@ -245,6 +245,30 @@ fn is_loopback(url: &str) -> bool {
 }
 
 impl ConnectionOptions {
+    /// Refuses settings that name two endpoints: `.local()` with `.endpoint_url(..)`, or with
+    /// an SDK configuration that has an endpoint (a client's endpoint cannot be seen; `.local()`
+    /// replaces it).
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !self.local {
+            return Ok(());
+        }
+        if let Some(url) = &self.endpoint_url {
+            return Err(Error::Config(format!(
+                "both `.endpoint_url({url:?})` and `.local()` set the endpoint: choose one \
+                 (`.local()` starts the embedded DynamoDB Local, or uses DYNAMODICT_ENDPOINT \
+                 when that is set)"
+            )));
+        }
+        if let Some(url) = self.sdk_config.as_ref().and_then(SdkConfig::endpoint_url) {
+            return Err(Error::Config(format!(
+                "the SDK configuration given to `.sdk_config(..)` has the endpoint {url:?}, and \
+                 `.local()` sets another: choose one (remove the endpoint from the SdkConfig, \
+                 or drop `.local()`)"
+            )));
+        }
+        Ok(())
+    }
+
     /// Resolves the endpoint of the embedded DynamoDB Local when asked for (starting it is
     /// blocking work, done off the caller's runtime). Returns where the endpoint came from when
     /// that is an environment variable.
@@ -268,6 +292,7 @@ impl ConnectionOptions {
 
     /// Builds the connection from async code, on the caller's runtime.
     pub(crate) async fn connect(mut self) -> Result<Arc<Connection>> {
+        self.validate()?;
         let source = self.resolve_local().await?;
         let max_attempts = self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1);
         let endpoint = Arc::new(Endpoint::new(self.endpoint_url.as_deref(), source));
@@ -378,6 +403,36 @@ mod tests {
             from_env.describe(),
             "http://127.0.0.1:1 (from DYNAMODICT_ENDPOINT)"
         );
+    }
+
+    #[test]
+    fn local_and_another_endpoint_are_refused() {
+        let options =
+            |endpoint: Option<&str>, sdk_endpoint: Option<&str>, local: bool| ConnectionOptions {
+                endpoint_url: endpoint.map(str::to_owned),
+                sdk_config: sdk_endpoint.map(|url| {
+                    SdkConfig::builder()
+                        .endpoint_url(url)
+                        .behavior_version(BehaviorVersion::latest())
+                        .build()
+                }),
+                local,
+                ..ConnectionOptions::default()
+            };
+        assert!(options(Some("http://a:1"), None, false).validate().is_ok());
+        assert!(options(None, Some("http://a:1"), false).validate().is_ok());
+        assert!(options(None, None, true).validate().is_ok());
+        for refused in [
+            options(Some("http://a:1"), None, true),
+            options(None, Some("http://a:1"), true),
+        ] {
+            match refused.validate() {
+                Err(Error::Config(message)) => {
+                    assert!(message.contains("choose one"), "{message}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]
