@@ -395,7 +395,9 @@ where
             }
             let cause = root_cause(&err);
             if mentions_credentials(&cause) {
-                return Error::Credentials { message: cause };
+                return Error::Credentials {
+                    message: format!("the AWS credentials could not be used: {cause}"),
+                };
             }
             match &err {
                 SdkError::ConstructionFailure(_) => {

@@ -118,11 +118,21 @@ impl Endpoint {
     }
 }
 
-/// A request URI without its query and without the root path: what a user would have written
-/// as the endpoint.
+/// A request URI without its query, without the root path and without any user information
+/// (`user:password@`): what a user would have written as the endpoint, and nothing secret.
 fn base_url(uri: &str) -> String {
     let uri = uri.split(['?', '#']).next().unwrap_or(uri);
-    uri.trim_end_matches('/').to_owned()
+    let uri = uri.trim_end_matches('/');
+    let (scheme, rest) = uri.split_once("://").unwrap_or(("", uri));
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if scheme.is_empty() {
+        format!("{host}{path}")
+    } else {
+        format!("{scheme}://{host}{path}")
+    }
 }
 
 /// Records the URL of the first request in the connection's [`Endpoint`].
@@ -252,14 +262,19 @@ impl ConnectionOptions {
         if !self.local {
             return Ok(());
         }
-        if let Some(url) = &self.endpoint_url {
+        if let Some(url) = self.endpoint_url.as_deref().map(base_url) {
             return Err(Error::Config(format!(
                 "both `.endpoint_url({url:?})` and `.local()` set the endpoint: choose one \
                  (`.local()` starts the embedded DynamoDB Local, or uses DYNAMODICT_ENDPOINT \
                  when that is set)"
             )));
         }
-        if let Some(url) = self.sdk_config.as_ref().and_then(SdkConfig::endpoint_url) {
+        if let Some(url) = self
+            .sdk_config
+            .as_ref()
+            .and_then(SdkConfig::endpoint_url)
+            .map(base_url)
+        {
             return Err(Error::Config(format!(
                 "the SDK configuration given to `.sdk_config(..)` has the endpoint {url:?}, and \
                  `.local()` sets another: choose one (remove the endpoint from the SdkConfig, \
