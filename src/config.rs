@@ -266,7 +266,8 @@ impl<V> DictBuilder<V> {
     }
 
     /// Send requests to this endpoint (DynamoDB Local, a proxy, a VPC endpoint). For a loopback
-    /// endpoint, dummy credentials and region `us-east-1` are used unless given.
+    /// endpoint, dummy credentials and region `us-east-1` are used unless given. Cannot be
+    /// combined with [`local`](Self::local) ([`Error::Config`]).
     pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.connection.endpoint_url = Some(url.into());
         self
@@ -311,6 +312,20 @@ impl<V> DictBuilder<V> {
 
     /// Use the embedded DynamoDB Local: started on first use (in memory, free loopback port),
     /// or the endpoint in `DYNAMODICT_ENDPOINT`. For tests, examples and benchmarks.
+    ///
+    /// It sets the endpoint, so it is refused with [`Error::Config`] together with
+    /// [`endpoint_url`](Self::endpoint_url), or with an [`sdk_config`](Self::sdk_config) that
+    /// names an endpoint. With [`client`](Self::client) it replaces the client's endpoint.
+    ///
+    /// ```
+    /// use dynamodict::{DynamoDbDict, Error};
+    ///
+    /// let refused = DynamoDbDict::<u8>::builder("app-table")
+    ///     .endpoint_url("http://127.0.0.1:8000")
+    ///     .local()
+    ///     .build();
+    /// assert!(matches!(refused, Err(Error::Config(_))));
+    /// ```
     #[cfg(feature = "local")]
     pub fn local(mut self) -> Self {
         self.connection.local = true;
@@ -356,6 +371,7 @@ impl<V> DictBuilder<V> {
             )));
         }
         self.serializer.check()?;
+        self.connection.validate()?;
         let operation = self.connection.timeouts.operation;
         if self.sweep_grace < operation.saturating_mul(4)
             || self.sweep_grace < Duration::from_secs(2)
@@ -401,13 +417,8 @@ impl<V> DictBuilder<V> {
             shards: self.shards,
             ttl_attribute: self.ttl_attribute,
         };
-        let table_check = table::open_table(
-            connection.client(),
-            &layout,
-            self.open_mode,
-            self.manage_ttl,
-        )
-        .await?;
+        let table_check =
+            table::open_table(&connection, &layout, self.open_mode, self.manage_ttl).await?;
         let engine = Engine {
             connection,
             layout,

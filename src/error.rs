@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+use crate::engine::connection::Endpoint;
+
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -68,15 +73,22 @@ pub enum Error {
         reason: &'static str,
     },
 
-    /// The encoded value is larger than the storage layer accepts.
-    #[error("the value for key {key:?} encodes to {size} bytes; at most {max} bytes are supported")]
+    /// The encoded value is larger than the storage layer accepts. The message names the
+    /// settings that decide the limit ([`large_values`](crate::DictBuilder::large_values) and
+    /// [`max_value_size`](crate::DictBuilder::max_value_size)) and their values.
+    #[error("{}", too_large_message(.key, .size, .max, .max_value_size))]
     ItemTooLarge {
         /// The key being written.
         key: String,
-        /// The size of the item as DynamoDB would count it.
+        /// With large values off: the size of the item as DynamoDB would count it; with large
+        /// values on: the size of the encoded value.
         size: usize,
-        /// The limit that was exceeded.
+        /// The limit that was exceeded: DynamoDB's 400 KB item limit with large values off,
+        /// `max_value_size` with them on.
         max: usize,
+        /// The map's `max_value_size`; `None` when large values are off
+        /// (`.large_values(false)`).
+        max_value_size: Option<usize>,
     },
 
     /// A URL could not be parsed (cache keys, URL filters).
@@ -107,13 +119,16 @@ pub enum Error {
     Deserialize {
         /// The key the value was read from.
         key: String,
-        /// What the decoder reported.
+        /// What went wrong. For a value of another type than the map's: that, the serializers
+        /// that wrote and read it, what to do, and then what the decoder reported.
         message: String,
     },
 
     /// A stored value was written by a different serializer pipeline.
     #[error(
-        "the value stored at key {key:?} was written with serializer {found:?}, but this map uses {expected:?}"
+        "the value stored at key {key:?} was written with serializer {found:?}, but this map \
+         uses {expected:?}: read it with a map using serializer {found:?}, or overwrite or remove \
+         the key"
     )]
     SerializerMismatch {
         /// The key the value was read from.
@@ -160,16 +175,20 @@ pub enum Error {
     },
 
     /// The endpoint could not be reached, or the connection broke.
-    #[error("could not reach DynamoDB: {message}")]
+    #[error("could not reach DynamoDB{}: {message}", at_endpoint(.endpoint))]
     Connection {
-        /// What went wrong.
+        /// The endpoint's URL, followed by where it came from when that is not the builder,
+        /// e.g. `http://127.0.0.1:8000 (from DYNAMODICT_ENDPOINT)`; empty when not known.
+        endpoint: String,
+        /// What went wrong, as one line: the root cause, e.g. `connection refused`.
         message: String,
     },
 
-    /// No credentials could be found, or they were rejected.
-    #[error("AWS credentials are missing or invalid: {message}")]
+    /// No credentials could be found, or they were rejected. The message says which, and what
+    /// to set.
+    #[error("{message}")]
     Credentials {
-        /// What went wrong (never the credentials themselves).
+        /// What went wrong and what to do (never the credentials themselves).
         message: String,
     },
 
@@ -234,6 +253,61 @@ pub enum Error {
     Local(#[from] crate::local::LocalError),
 }
 
+/// ` at <endpoint>`, or nothing when the endpoint is not known.
+fn at_endpoint(endpoint: &str) -> String {
+    if endpoint.is_empty() {
+        String::new()
+    } else {
+        format!(" at {endpoint}")
+    }
+}
+
+/// The message of [`Error::ItemTooLarge`].
+fn too_large_message(
+    key: &str,
+    size: &usize,
+    max: &usize,
+    max_value_size: &Option<usize>,
+) -> String {
+    match *max_value_size {
+        None => format!(
+            "the value for key {key:?} makes an item of {size} bytes, over DynamoDB's 400 KB item \
+             limit ({max} bytes), and large values are off (`.large_values(false)`): turn them on \
+             with `.large_values(true)` to split such values across several items (up to \
+             `max_value_size`, {} by default), or store a smaller value",
+            human_size(crate::values::chunked::DEFAULT_MAX_VALUE_BYTES)
+        ),
+        Some(limit) if limit == *max => format!(
+            "the value for key {key:?} encodes to {size} bytes, over this map's `max_value_size` \
+             of {limit} bytes ({}; large values are on): raise it with `.max_value_size(..)` (at \
+             most {}), or store a smaller value",
+            human_size(limit),
+            human_size(crate::serializer::MAX_DECODED_SIZE)
+        ),
+        Some(limit) => format!(
+            "DynamoDB refused the item for key {key:?} as larger than its 400 KB item limit ({max} \
+             bytes), although it was estimated to fit (large values are on, `max_value_size` \
+             {limit} bytes): store a smaller value"
+        ),
+    }
+}
+
+/// `16 MiB`, `400 KiB`, `1.5 MiB`, `100 bytes`.
+pub(crate) fn human_size(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * 1024;
+    let (unit, name) = match bytes {
+        b if b >= MIB => (MIB, "MiB"),
+        b if b >= KIB => (KIB, "KiB"),
+        _ => return format!("{bytes} bytes"),
+    };
+    if bytes.is_multiple_of(unit) {
+        format!("{} {name}", bytes / unit)
+    } else {
+        format!("{:.1} {name}", bytes as f64 / unit as f64)
+    }
+}
+
 fn fmt_timeout(timeout: &Option<Duration>) -> String {
     match timeout {
         Some(t) => format!("the timeout ({t:?})"),
@@ -259,40 +333,41 @@ impl Error {
 }
 
 /// Classifies an SDK error into an [`Error`] variant. `table` names the table in
-/// [`Error::TableNotFound`].
-pub(crate) fn sdk_error<E, R>(err: aws_sdk_dynamodb::error::SdkError<E, R>, table: &str) -> Error
+/// [`Error::TableNotFound`], `endpoint` the endpoint in [`Error::Connection`].
+pub(crate) fn sdk_error<E>(
+    err: SdkError<E, HttpResponse>,
+    table: &str,
+    endpoint: &Endpoint,
+) -> Error
 where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-    let message = || DisplayErrorContext(&err).to_string();
     match &err {
         SdkError::TimeoutError(_) => Error::Timeout { timeout: None },
         SdkError::DispatchFailure(failure) if failure.is_timeout() => {
             Error::Timeout { timeout: None }
         }
-        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            let message = message();
-            if mentions_credentials(&message) {
-                Error::Credentials { message }
-            } else {
-                Error::Connection { message }
-            }
-        }
-        SdkError::ConstructionFailure(_) => {
-            let message = message();
-            if mentions_credentials(&message) {
-                Error::Credentials { message }
-            } else {
-                Error::Config(message)
-            }
-        }
         SdkError::ServiceError(service) => {
             let inner = service.err();
-            let code = inner.code().unwrap_or("Unknown").to_owned();
             let message = inner.message().unwrap_or_default().to_owned();
-            match code.as_str() {
+            let Some(code) = inner.code() else {
+                // Not a DynamoDB error document: a proxy, a load balancer, another service.
+                let status = service.raw().status().as_u16();
+                return Error::Service {
+                    code: format!("HTTP {status}"),
+                    message: format!(
+                        "the endpoint{} answered HTTP {status} without a DynamoDB error code{}; \
+                         check that it is a DynamoDB endpoint",
+                        at_endpoint(&endpoint.describe()),
+                        if message.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", one_line(&message))
+                        }
+                    ),
+                };
+            };
+            match code {
                 "ResourceNotFoundException" => Error::TableNotFound {
                     table: table.to_owned(),
                 },
@@ -304,12 +379,40 @@ where
                 | "MissingAuthenticationToken"
                 | "MissingAuthenticationTokenException"
                 | "ExpiredTokenException"
-                | "IncompleteSignatureException" => Error::Credentials { message },
+                | "IncompleteSignatureException" => Error::Credentials {
+                    message: rejected_credentials(code, &message),
+                },
                 "AccessDeniedException" => Error::AccessDenied { message },
-                _ => Error::Service { code, message },
+                _ => Error::Service {
+                    code: code.to_owned(),
+                    message,
+                },
             }
         }
-        _ => Error::Connection { message: message() },
+        _ => {
+            if let Some(message) = credentials_problem(&err) {
+                return Error::Credentials { message };
+            }
+            let cause = root_cause(&err);
+            if mentions_credentials(&cause) {
+                return Error::Credentials {
+                    message: format!("the AWS credentials could not be used: {cause}"),
+                };
+            }
+            match &err {
+                SdkError::ConstructionFailure(_) => {
+                    Error::Config(format!("the request could not be built: {cause}"))
+                }
+                SdkError::ResponseError(_) => Error::Connection {
+                    endpoint: endpoint.describe(),
+                    message: format!("its answer could not be read: {cause}"),
+                },
+                _ => Error::Connection {
+                    endpoint: endpoint.describe(),
+                    message: cause,
+                },
+            }
+        }
     }
 }
 
@@ -326,13 +429,13 @@ pub(crate) struct Failed {
 
 /// Classifies one failed attempt: the error, and whether it is ambiguous or retryable.
 pub(crate) fn sdk_failure<E>(
-    err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    err: SdkError<E, HttpResponse>,
     table: &str,
+    endpoint: &Endpoint,
 ) -> Failed
 where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    use aws_sdk_dynamodb::error::SdkError;
     let (ambiguous, retryable) = match &err {
         SdkError::ConstructionFailure(_) => (false, false),
         SdkError::ServiceError(service) => {
@@ -350,7 +453,7 @@ where
         _ => (true, true),
     };
     Failed {
-        error: sdk_error(err, table),
+        error: sdk_error(err, table, endpoint),
         ambiguous,
         retryable,
     }
@@ -359,4 +462,385 @@ where
 fn mentions_credentials(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
     lower.contains("credential") || lower.contains("identity")
+}
+
+/// What to do when no credentials were found.
+const HOW_TO_GIVE_CREDENTIALS: &str = "pass them with `.credentials(..)`, set AWS_PROFILE (a \
+     profile in ~/.aws/config) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use `.local()` \
+     for the embedded DynamoDB Local";
+
+/// The message for credentials DynamoDB refused.
+fn rejected_credentials(code: &str, message: &str) -> String {
+    let detail = if message.is_empty() {
+        code.to_owned()
+    } else {
+        format!("{code}: {}", one_line(message))
+    };
+    format!(
+        "DynamoDB rejected the AWS credentials ({detail}); check the access key id, the secret \
+         key and the session token, or the profile they come from"
+    )
+}
+
+/// The message for a request that could not be signed for lack of credentials, or whose
+/// credentials could not be loaded; `None` for other errors.
+fn credentials_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let chain = chain_of(err);
+    for (i, level) in chain.iter().enumerate() {
+        let Some(problem) = level.downcast_ref::<CredentialsError>() else {
+            continue;
+        };
+        let detail = describe_chain(&chain[i + 1..]);
+        let detail = if detail.is_empty() {
+            one_line(&problem.to_string())
+        } else {
+            detail
+        };
+        return Some(match problem {
+            CredentialsError::CredentialsNotLoaded(_) => {
+                format!("no AWS credentials were found: {HOW_TO_GIVE_CREDENTIALS}")
+            }
+            CredentialsError::ProviderTimedOut(_) => format!(
+                "loading AWS credentials timed out ({detail}): check that the credentials \
+                 provider (e.g. EC2 instance metadata) can be reached, or {HOW_TO_GIVE_CREDENTIALS}"
+            ),
+            CredentialsError::InvalidConfiguration(_) => {
+                format!("the AWS credentials configuration is invalid: {detail}")
+            }
+            _ => format!("loading AWS credentials failed: {detail}"),
+        });
+    }
+    // A configuration without any credentials provider (an `SdkConfig` or client without one).
+    let no_provider = chain.iter().any(|level| {
+        let text = level.to_string();
+        text.contains("auth scheme") && text.contains("no identity resolver")
+    });
+    no_provider.then(|| {
+        "no AWS credentials were found: the SDK configuration given to `.sdk_config(..)` or \
+         `.client(..)` has no credentials provider; give it one, or pass them with \
+         `.credentials(..)`"
+            .to_owned()
+    })
+}
+
+/// `err` and its sources, outermost first (at most 32).
+fn chain_of<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut chain = vec![err];
+    while let Some(next) = chain.last().and_then(|e| e.source()) {
+        if chain.len() >= 32 {
+            break;
+        }
+        chain.push(next);
+    }
+    chain
+}
+
+/// The messages of `chain`, one line, each only once (a level often repeats its source).
+fn describe_chain(chain: &[&(dyn std::error::Error + 'static)]) -> String {
+    let mut out = String::new();
+    for level in chain {
+        let text = one_line(&level.to_string());
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// The root cause of a failed request, as a few words: `connection refused`, `the host name
+/// could not be resolved (..)`, `TLS handshake failed: ..`, or the innermost error's message.
+/// Never the `Debug` form of anything.
+pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let chain = chain_of(err);
+    let root = chain
+        .last()
+        .map_or_else(String::new, |e| one_line(&strip_os_error(&e.to_string())));
+    let texts: Vec<String> = chain
+        .iter()
+        .map(|e| e.to_string().to_ascii_lowercase())
+        .collect();
+    if texts.iter().any(|t| t == "dns error") || root.starts_with("failed to lookup address") {
+        return format!("the host name could not be resolved ({root})");
+    }
+    let io_kind = chain
+        .iter()
+        .rev()
+        .find_map(|e| e.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind);
+    if let Some(text) = io_kind.and_then(io_kind_text) {
+        return text.to_owned();
+    }
+    if texts.iter().any(|t| t.contains("tls")) && !root.to_ascii_lowercase().contains("tls") {
+        return format!("TLS handshake failed: {root}");
+    }
+    root
+}
+
+/// Words for the I/O errors a connection meets; `None` for the others.
+fn io_kind_text(kind: std::io::ErrorKind) -> Option<&'static str> {
+    use std::io::ErrorKind;
+    Some(match kind {
+        ErrorKind::ConnectionRefused => "connection refused",
+        ErrorKind::ConnectionReset => "the connection was reset",
+        ErrorKind::ConnectionAborted => "the connection was aborted",
+        ErrorKind::TimedOut => "the connection timed out",
+        ErrorKind::BrokenPipe => "the connection broke (broken pipe)",
+        ErrorKind::UnexpectedEof => "the connection was closed early",
+        ErrorKind::NotConnected => "not connected",
+        ErrorKind::AddrNotAvailable => "the address is not available",
+        ErrorKind::HostUnreachable => "the host is unreachable",
+        ErrorKind::NetworkUnreachable => "the network is unreachable",
+        _ => return None,
+    })
+}
+
+/// Drops the ` (os error 111)` that `std::io::Error` appends.
+fn strip_os_error(text: &str) -> String {
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_owned(),
+        _ => text.to_owned(),
+    }
+}
+
+/// `text` on one line: its lines trimmed and joined with `; `.
+pub(crate) fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as StdError;
+    use std::io;
+
+    use aws_credential_types::provider::error::CredentialsError;
+
+    use super::*;
+
+    /// An error with a message and an optional source, like the layers of the SDK's errors.
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<dyn StdError + Send + Sync>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl StdError for Layer {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    /// `dispatch failure` > `io error` > `client error (Connect)` > `what` > `root`.
+    fn sdk_like(what: &'static str, root: impl StdError + Send + Sync + 'static) -> Layer {
+        Layer(
+            "dispatch failure",
+            Some(Box::new(Layer(
+                "io error",
+                Some(Box::new(Layer(
+                    "client error (Connect)",
+                    Some(Box::new(Layer(what, Some(Box::new(root))))),
+                ))),
+            ))),
+        )
+    }
+
+    #[test]
+    fn root_causes_are_a_few_words() {
+        let refused = sdk_like("tcp connect error", io::Error::from_raw_os_error(111));
+        assert_eq!(root_cause(&refused), "connection refused");
+        let reset = sdk_like(
+            "tcp connect error",
+            io::Error::from(io::ErrorKind::ConnectionReset),
+        );
+        assert_eq!(root_cause(&reset), "the connection was reset");
+        let dns = sdk_like(
+            "dns error",
+            io::Error::other("failed to lookup address information: Name or service not known"),
+        );
+        assert_eq!(
+            root_cause(&dns),
+            "the host name could not be resolved (failed to lookup address information: Name or \
+             service not known)"
+        );
+        let tls = sdk_like(
+            "TLS handshake failed",
+            io::Error::other("received corrupt message of type InvalidContentType"),
+        );
+        assert_eq!(
+            root_cause(&tls),
+            "TLS handshake failed: received corrupt message of type InvalidContentType"
+        );
+        let closed = Layer(
+            "dispatch failure",
+            Some(Box::new(Layer(
+                "connection closed before message completed",
+                None,
+            ))),
+        );
+        assert_eq!(
+            root_cause(&closed),
+            "connection closed before message completed"
+        );
+        let multi_line = Layer("first line\n  second line\n", None);
+        assert_eq!(root_cause(&multi_line), "first line; second line");
+        let denied = Layer("x", Some(Box::new(io::Error::from_raw_os_error(13))));
+        assert_eq!(root_cause(&denied), "Permission denied");
+    }
+
+    #[test]
+    fn os_error_numbers_are_dropped() {
+        assert_eq!(
+            strip_os_error("Connection refused (os error 111)"),
+            "Connection refused"
+        );
+        assert_eq!(strip_os_error("no number (here)"), "no number (here)");
+        assert_eq!(one_line("a\n\n b \nc"), "a; b; c");
+    }
+
+    #[test]
+    fn credential_problems_are_recognised() {
+        let missing = Layer(
+            "other",
+            Some(Box::new(CredentialsError::not_loaded(
+                "no provider had any",
+            ))),
+        );
+        assert_eq!(
+            credentials_problem(&missing).unwrap(),
+            format!("no AWS credentials were found: {HOW_TO_GIVE_CREDENTIALS}")
+        );
+        let message = credentials_problem(&missing).unwrap();
+        for hint in [
+            ".credentials(..)",
+            "AWS_PROFILE",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            ".local()",
+        ] {
+            assert!(message.contains(hint), "{hint} in {message}");
+        }
+        let timed_out = CredentialsError::provider_timed_out(Duration::from_secs(5));
+        assert!(credentials_problem(&timed_out).unwrap().starts_with(
+            "loading AWS credentials timed out (credentials provider timed out after 5 \
+                 seconds): "
+        ));
+        let invalid = CredentialsError::invalid_configuration(Layer(
+            "profile file: unexpected text\non line 3",
+            None,
+        ));
+        assert_eq!(
+            credentials_problem(&invalid).unwrap(),
+            "the AWS credentials configuration is invalid: profile file: unexpected text; on \
+             line 3"
+        );
+        let failed = CredentialsError::provider_error(Layer("STS answered 503", None));
+        assert_eq!(
+            credentials_problem(&failed).unwrap(),
+            "loading AWS credentials failed: STS answered 503"
+        );
+        let no_provider = Layer(
+            "failed to select an auth scheme to sign the request with. \"sigv4\" wasn't a valid \
+             option because there was no identity resolver for it.",
+            None,
+        );
+        assert!(
+            credentials_problem(&no_provider)
+                .unwrap()
+                .contains("has no credentials provider")
+        );
+        assert_eq!(
+            credentials_problem(&sdk_like("tcp connect error", io::Error::other("x"))),
+            None
+        );
+        assert_eq!(
+            rejected_credentials("ExpiredTokenException", "The security token has expired."),
+            "DynamoDB rejected the AWS credentials (ExpiredTokenException: The security token \
+             has expired.); check the access key id, the secret key and the session token, or \
+             the profile they come from"
+        );
+    }
+
+    #[test]
+    fn sizes_are_human() {
+        assert_eq!(human_size(16 * 1024 * 1024), "16 MiB");
+        assert_eq!(human_size(1536 * 1024), "1.5 MiB");
+        assert_eq!(human_size(400 * 1024), "400 KiB");
+        assert_eq!(human_size(1500), "1.5 KiB");
+        assert_eq!(human_size(100), "100 bytes");
+    }
+
+    #[test]
+    fn too_large_names_the_settings() {
+        let off = Error::ItemTooLarge {
+            key: "k".into(),
+            size: 500_000,
+            max: 409_600,
+            max_value_size: None,
+        };
+        assert_eq!(
+            off.to_string(),
+            "the value for key \"k\" makes an item of 500000 bytes, over DynamoDB's 400 KB item \
+             limit (409600 bytes), and large values are off (`.large_values(false)`): turn them \
+             on with `.large_values(true)` to split such values across several items (up to \
+             `max_value_size`, 16 MiB by default), or store a smaller value"
+        );
+        let over = Error::ItemTooLarge {
+            key: "k".into(),
+            size: 17_000_000,
+            max: 16 * 1024 * 1024,
+            max_value_size: Some(16 * 1024 * 1024),
+        };
+        assert_eq!(
+            over.to_string(),
+            "the value for key \"k\" encodes to 17000000 bytes, over this map's `max_value_size` \
+             of 16777216 bytes (16 MiB; large values are on): raise it with \
+             `.max_value_size(..)` (at most 64 MiB), or store a smaller value"
+        );
+        let refused = Error::ItemTooLarge {
+            key: "k".into(),
+            size: 409_601,
+            max: 409_600,
+            max_value_size: Some(16 * 1024 * 1024),
+        };
+        assert_eq!(
+            refused.to_string(),
+            "DynamoDB refused the item for key \"k\" as larger than its 400 KB item limit \
+             (409600 bytes), although it was estimated to fit (large values are on, \
+             `max_value_size` 16777216 bytes): store a smaller value"
+        );
+    }
+
+    #[test]
+    fn connection_errors_name_the_endpoint_when_known() {
+        let known = Error::Connection {
+            endpoint: "http://127.0.0.1:1 (from DYNAMODICT_ENDPOINT)".into(),
+            message: "connection refused".into(),
+        };
+        assert_eq!(
+            known.to_string(),
+            "could not reach DynamoDB at http://127.0.0.1:1 (from DYNAMODICT_ENDPOINT): \
+             connection refused"
+        );
+        let unknown = Error::Connection {
+            endpoint: String::new(),
+            message: "connection refused".into(),
+        };
+        assert_eq!(
+            unknown.to_string(),
+            "could not reach DynamoDB: connection refused"
+        );
+    }
 }

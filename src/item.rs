@@ -186,6 +186,7 @@ pub(crate) fn read_item<V: DeserializeOwned>(
             found: found.to_owned(),
         });
     }
+    let written_by = found.to_owned();
     let value = item.remove(VALUE).ok_or_else(|| Error::Deserialize {
         key: key.to_owned(),
         message: "the item has no value attribute".into(),
@@ -208,7 +209,7 @@ pub(crate) fn read_item<V: DeserializeOwned>(
             }
         },
     };
-    serializer.loads(key, encoded).map(Some)
+    serializer.loads_stored(key, encoded, &written_by).map(Some)
 }
 
 /// A value as it is stored, not decoded: what

@@ -857,6 +857,12 @@ impl DynamoDbLocal {
         self.managed.as_ref()?.child.as_ref().map(Child::id)
     }
 
+    /// Whether the endpoint came from `DYNAMODICT_ENDPOINT` (a server this process did not
+    /// start).
+    pub(crate) fn is_external(&self) -> bool {
+        self.managed.is_none()
+    }
+
     /// The directory given as [`LocalOptions::db_path`] (made absolute), if any.
     ///
     /// ```no_run

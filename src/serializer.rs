@@ -320,10 +320,37 @@ impl Serializer {
 
     /// Decodes a value read from the item at `key`.
     pub fn loads<V: DeserializeOwned>(&self, key: &str, encoded: Encoded) -> Result<V> {
+        self.load(key, encoded, None)
+    }
+
+    /// Decodes a value read from an item that records `written_by` as its serializer id: a
+    /// value the format's decoder rejects is reported as a value of another type than `V`,
+    /// naming both serializers.
+    pub(crate) fn loads_stored<V: DeserializeOwned>(
+        &self,
+        key: &str,
+        encoded: Encoded,
+        written_by: &str,
+    ) -> Result<V> {
+        self.load(key, encoded, Some(written_by))
+    }
+
+    fn load<V: DeserializeOwned>(
+        &self,
+        key: &str,
+        encoded: Encoded,
+        written_by: Option<&str>,
+    ) -> Result<V> {
         self.check()?;
         let de_err = |message: String| Error::Deserialize {
             key: key.to_owned(),
             message,
+        };
+        // What the format's decoder rejects is, in a stored item of this serializer, a value of
+        // another type.
+        let type_err = |detail: String| match written_by {
+            Some(written_by) => de_err(wrong_type_message(written_by, &self.id, &detail)),
+            None => de_err(detail),
         };
         match (self.format, encoded) {
             (Format::Document, Encoded::Document { value, signature }) => {
@@ -333,7 +360,7 @@ impl Serializer {
                     })?;
                     signer.verify_parts(key, &canonical_bytes(&value), &sig)?;
                 }
-                document::from_attribute_value(value).map_err(|e| de_err(e.to_string()))
+                document::from_attribute_value(value).map_err(|e| type_err(e.to_string()))
             }
             (Format::Document, Encoded::Bytes(_)) => {
                 Err(de_err("expected a document, found bytes".into()))
@@ -362,22 +389,31 @@ impl Serializer {
                             bincode::error::DecodeError::OtherString(m) if m == depth::TOO_DEEP => {
                                 de_err(m)
                             }
-                            e => de_err(e.to_string()),
+                            e => type_err(e.to_string()),
                         })?;
                         if used != bytes.len() {
-                            return Err(de_err(format!(
+                            return Err(type_err(format!(
                                 "{} trailing bytes after the value",
                                 bytes.len() - used
                             )));
                         }
                         Ok(value)
                     }
-                    Format::Json => json::from_slice(&bytes).map_err(|e| de_err(e.to_string())),
+                    Format::Json => json::from_slice(&bytes).map_err(|e| type_err(e.to_string())),
                     Format::Document => unreachable!("handled above"),
                 }
             }
         }
     }
+}
+
+/// The message of [`Error::Deserialize`] for a stored value of another type than the map's.
+pub(crate) fn wrong_type_message(written_by: &str, read_by: &str, detail: &str) -> String {
+    format!(
+        "it does not match this map's value type (written by serializer {written_by:?}, read by \
+         serializer {read_by:?}): read it with the type it was written with, or overwrite or \
+         remove the key (decoder: {detail})"
+    )
 }
 
 impl Serializer {
@@ -868,6 +904,47 @@ mod tests {
         ));
         let back: Vec<u8> = s.loads("k", encoded).unwrap();
         assert_eq!(back, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn stored_values_of_another_type_name_both_serializers() {
+        let message = |r: Result<u8>| match r {
+            Err(Error::Deserialize { message, .. }) => message,
+            other => panic!("{other:?}"),
+        };
+        let s = Serializer::bincode();
+        let hello = s.dumps("k", "hello").unwrap();
+        assert_eq!(
+            message(s.loads_stored("k", hello.clone(), "bincode2")),
+            "it does not match this map's value type (written by serializer \"bincode2\", read \
+             by serializer \"bincode2\"): read it with the type it was written with, or \
+             overwrite or remove the key (decoder: 5 trailing bytes after the value)"
+        );
+        // `loads` alone knows no item: the decoder's words only.
+        assert_eq!(
+            message(s.loads("k", hello)),
+            "5 trailing bytes after the value"
+        );
+        let json = Serializer::json();
+        let text = message(json.loads_stored("k", json.dumps("k", "hello").unwrap(), "json"));
+        assert!(
+            text.starts_with(
+                "it does not match this map's value type (written by serializer \"json\""
+            ) && text.contains("(decoder: invalid type: string"),
+            "{text}"
+        );
+        // Damage that no value type explains keeps its own message.
+        assert_eq!(
+            message(s.loads_stored(
+                "k",
+                Encoded::Document {
+                    value: AttributeValue::S("x".into()),
+                    signature: None
+                },
+                "bincode2"
+            )),
+            "expected bytes, found a document"
+        );
     }
 
     #[test]

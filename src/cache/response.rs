@@ -1136,7 +1136,11 @@ impl CachedResponse {
         let url = response.url().to_string();
         let headers = Headers::from(response.headers());
         let body = response.bytes().map_err(|e| Error::Connection {
-            message: format!("reading the response body failed: {e}"),
+            endpoint: String::new(),
+            message: format!(
+                "reading the response body failed: {}",
+                crate::error::root_cause(&e)
+            ),
         })?;
         let mut http_response = http::Response::new(body.to_vec());
         *http_response.status_mut() = status;

@@ -116,7 +116,7 @@ async fn write_one(
             .request_items(table, pending)
             .send()
             .await
-            .map_err(|e| sdk_error(e, table))?;
+            .map_err(|e| sdk_error(e, table, &engine.connection.endpoint))?;
         let unprocessed = out
             .unprocessed_items
             .and_then(|mut m| m.remove(table))
@@ -216,7 +216,7 @@ async fn get_one(
             .request_items(table, request)
             .send()
             .await
-            .map_err(|e| sdk_error(e, table))?;
+            .map_err(|e| sdk_error(e, table, &engine.connection.endpoint))?;
         let found = out
             .responses
             .as_mut()

@@ -6,9 +6,13 @@ use std::sync::{Arc, OnceLock};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::retry::{RetryConfig, RetryPartition};
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use aws_sdk_dynamodb::config::{
+    ConfigBag, Credentials, Intercept, RuntimeComponents, SharedCredentialsProvider,
+};
+use aws_sdk_dynamodb::error::BoxError;
 
 use super::bridge::{self, Bridge};
 use super::options::Timeouts;
@@ -72,6 +76,88 @@ pub(crate) struct Connection {
     pub max_attempts: u32,
     /// What every client of this connection sent and received.
     pub counters: Arc<Counters>,
+    /// Where the requests go, for error messages.
+    pub endpoint: Arc<Endpoint>,
+}
+
+/// The endpoint a connection sends its requests to, as error messages name it: the URL of the
+/// first request sent (exactly what the SDK resolved: an explicit endpoint, `AWS_ENDPOINT_URL`,
+/// or the region's default such as `https://dynamodb.eu-west-1.amazonaws.com`), and where it
+/// came from when that is not obvious from the code.
+#[derive(Debug, Default)]
+pub(crate) struct Endpoint {
+    url: OnceLock<String>,
+    /// E.g. `"DYNAMODICT_ENDPOINT"` when `.local()` found its endpoint in that variable.
+    source: Option<&'static str>,
+}
+
+impl Endpoint {
+    fn new(url: Option<&str>, source: Option<&'static str>) -> Self {
+        let endpoint = Endpoint {
+            url: OnceLock::new(),
+            source,
+        };
+        if let Some(url) = url {
+            endpoint.record(url);
+        }
+        endpoint
+    }
+
+    /// Records the URL, unless one is known already.
+    fn record(&self, url: &str) {
+        if self.url.get().is_none() {
+            let _ = self.url.set(base_url(url));
+        }
+    }
+
+    /// `http://127.0.0.1:8000`, with its source when there is one:
+    /// `http://127.0.0.1:8000 (from DYNAMODICT_ENDPOINT)`; empty when no request was sent yet.
+    pub(crate) fn describe(&self) -> String {
+        match (self.url.get(), self.source) {
+            (None, _) => String::new(),
+            (Some(url), None) => url.clone(),
+            (Some(url), Some(source)) => format!("{url} (from {source})"),
+        }
+    }
+}
+
+/// A request URI without its query, without the root path and without any user information
+/// (`user:password@`): what a user would have written as the endpoint, and nothing secret.
+fn base_url(uri: &str) -> String {
+    let uri = uri.split(['?', '#']).next().unwrap_or(uri);
+    let uri = uri.trim_end_matches('/');
+    let (scheme, rest) = uri.split_once("://").unwrap_or(("", uri));
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if scheme.is_empty() {
+        format!("{host}{path}")
+    } else {
+        format!("{scheme}://{host}{path}")
+    }
+}
+
+/// Records the URL of the first request in the connection's [`Endpoint`].
+#[derive(Debug)]
+struct RecordEndpoint(Arc<Endpoint>);
+
+impl Intercept for RecordEndpoint {
+    fn name(&self) -> &'static str {
+        "dynamodict::RecordEndpoint"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.0.url.get().is_none() {
+            self.0.record(context.request().uri());
+        }
+        Ok(())
+    }
 }
 
 /// A client, and the same client with the SDK's retries off.
@@ -99,13 +185,19 @@ impl Clients {
 }
 
 impl Connection {
-    fn new(config: aws_sdk_dynamodb::Config, max_attempts: u32, counters: Arc<Counters>) -> Self {
+    fn new(
+        config: aws_sdk_dynamodb::Config,
+        max_attempts: u32,
+        counters: Arc<Counters>,
+        endpoint: Arc<Endpoint>,
+    ) -> Self {
         Connection {
             on_caller: Clients::new(&config),
             on_bridge: Clients::new(&config),
             bridge: OnceLock::new(),
             max_attempts,
             counters,
+            endpoint,
         }
     }
 
@@ -172,15 +264,46 @@ fn is_loopback(url: &str) -> bool {
 }
 
 impl ConnectionOptions {
+    /// Refuses settings that name two endpoints: `.local()` with `.endpoint_url(..)`, or with
+    /// an SDK configuration that has an endpoint (a client's endpoint cannot be seen; `.local()`
+    /// replaces it).
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !self.local {
+            return Ok(());
+        }
+        if let Some(url) = self.endpoint_url.as_deref().map(base_url) {
+            return Err(Error::Config(format!(
+                "both `.endpoint_url({url:?})` and `.local()` set the endpoint: choose one \
+                 (`.local()` starts the embedded DynamoDB Local, or uses DYNAMODICT_ENDPOINT \
+                 when that is set)"
+            )));
+        }
+        if let Some(url) = self
+            .sdk_config
+            .as_ref()
+            .and_then(SdkConfig::endpoint_url)
+            .map(base_url)
+        {
+            return Err(Error::Config(format!(
+                "the SDK configuration given to `.sdk_config(..)` has the endpoint {url:?}, and \
+                 `.local()` sets another: choose one (remove the endpoint from the SdkConfig, \
+                 or drop `.local()`)"
+            )));
+        }
+        Ok(())
+    }
+
     /// Resolves the endpoint of the embedded DynamoDB Local when asked for (starting it is
-    /// blocking work, done off the caller's runtime).
-    async fn resolve_local(&mut self) -> Result<()> {
+    /// blocking work, done off the caller's runtime). Returns where the endpoint came from when
+    /// that is an environment variable.
+    async fn resolve_local(&mut self) -> Result<Option<&'static str>> {
         #[cfg(feature = "local")]
         if self.local {
             let server = tokio::task::spawn_blocking(crate::local::DynamoDbLocal::shared)
                 .await
                 .map_err(|e| Error::Runtime(format!("starting DynamoDB Local failed: {e}")))??;
             self.endpoint_url = Some(server.endpoint().to_owned());
+            return Ok(server.is_external().then_some(crate::local::ENDPOINT_ENV));
         }
         #[cfg(not(feature = "local"))]
         if self.local {
@@ -188,16 +311,25 @@ impl ConnectionOptions {
                 "`local()` needs the crate feature \"local\"".into(),
             ));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Builds the connection from async code, on the caller's runtime.
     pub(crate) async fn connect(mut self) -> Result<Arc<Connection>> {
-        self.resolve_local().await?;
+        self.validate()?;
+        let source = self.resolve_local().await?;
         let max_attempts = self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1);
         let counters = Arc::new(Counters::default());
-        let config = self.build_config(Arc::clone(&counters)).await?;
-        Ok(Arc::new(Connection::new(config, max_attempts, counters)))
+        let endpoint = Arc::new(Endpoint::new(self.endpoint_url.as_deref(), source));
+        let config = self
+            .build_config(Arc::clone(&counters), Arc::clone(&endpoint))
+            .await?;
+        Ok(Arc::new(Connection::new(
+            config,
+            max_attempts,
+            counters,
+            endpoint,
+        )))
     }
 
     /// Builds the connection from blocking code: the bridge is started first, and the
@@ -209,7 +341,11 @@ impl ConnectionOptions {
         Ok(connection)
     }
 
-    async fn build_config(self, counters: Arc<Counters>) -> Result<aws_sdk_dynamodb::Config> {
+    async fn build_config(
+        self,
+        counters: Arc<Counters>,
+        endpoint: Arc<Endpoint>,
+    ) -> Result<aws_sdk_dynamodb::Config> {
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(self.timeouts.connect)
             .operation_attempt_timeout(self.timeouts.attempt)
@@ -260,6 +396,7 @@ impl ConnectionOptions {
         // Each connection gets its own retry token bucket: the SDK's default is one bucket per
         // process and region, so one map's failures could switch off retries for every other.
         let config = builder
+            .interceptor(RecordEndpoint(endpoint))
             .timeout_config(timeouts)
             .retry_config(retry)
             .retry_partition(RetryPartition::custom("dynamodict").build())
@@ -278,6 +415,62 @@ impl ConnectionOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_are_described_with_their_source() {
+        assert_eq!(base_url("http://127.0.0.1:8000/"), "http://127.0.0.1:8000");
+        assert_eq!(
+            base_url("https://dynamodb.eu-west-1.amazonaws.com/?x=1"),
+            "https://dynamodb.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            base_url("http://proxy:80/dynamodb/"),
+            "http://proxy:80/dynamodb"
+        );
+        let unknown = Endpoint::default();
+        assert_eq!(unknown.describe(), "");
+        unknown.record("https://dynamodb.us-east-1.amazonaws.com/");
+        unknown.record("http://ignored:1/");
+        assert_eq!(
+            unknown.describe(),
+            "https://dynamodb.us-east-1.amazonaws.com"
+        );
+        let from_env = Endpoint::new(Some("http://127.0.0.1:1"), Some("DYNAMODICT_ENDPOINT"));
+        assert_eq!(
+            from_env.describe(),
+            "http://127.0.0.1:1 (from DYNAMODICT_ENDPOINT)"
+        );
+    }
+
+    #[test]
+    fn local_and_another_endpoint_are_refused() {
+        let options =
+            |endpoint: Option<&str>, sdk_endpoint: Option<&str>, local: bool| ConnectionOptions {
+                endpoint_url: endpoint.map(str::to_owned),
+                sdk_config: sdk_endpoint.map(|url| {
+                    SdkConfig::builder()
+                        .endpoint_url(url)
+                        .behavior_version(BehaviorVersion::latest())
+                        .build()
+                }),
+                local,
+                ..ConnectionOptions::default()
+            };
+        assert!(options(Some("http://a:1"), None, false).validate().is_ok());
+        assert!(options(None, Some("http://a:1"), false).validate().is_ok());
+        assert!(options(None, None, true).validate().is_ok());
+        for refused in [
+            options(Some("http://a:1"), None, true),
+            options(None, Some("http://a:1"), true),
+        ] {
+            match refused.validate() {
+                Err(Error::Config(message)) => {
+                    assert!(message.contains("choose one"), "{message}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn loopback_detection() {

@@ -56,6 +56,8 @@ impl Engine {
     /// Checks the table's layout if opening deferred that ([`OpenMode::Trust`]); free after
     /// the first time.
     pub(crate) async fn ready(&self) -> crate::Result<()> {
-        self.table_check.ensure(self.client(), &self.layout).await
+        self.table_check
+            .ensure(&self.connection, &self.layout)
+            .await
     }
 }

@@ -111,7 +111,7 @@ impl Engine {
         let out = request
             .send()
             .await
-            .map_err(|e| sdk_error(e, self.table()))?;
+            .map_err(|e| sdk_error(e, self.table(), &self.connection.endpoint))?;
         Ok(Page {
             count: usize::try_from(out.count).unwrap_or(0),
             items: out.items.unwrap_or_default(),

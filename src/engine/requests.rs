@@ -146,7 +146,7 @@ impl Engine {
         let out = request
             .send()
             .await
-            .map_err(|e| sdk_error(e, self.table()))?;
+            .map_err(|e| sdk_error(e, self.table(), &self.connection.endpoint))?;
         Ok(out.item)
     }
 
@@ -180,7 +180,7 @@ impl Engine {
             Ok(out) => Ok(Written::Applied(out.attributes)),
             Err(err) => match refused_put(&err) {
                 Some(item) => Ok(Written::Refused(item)),
-                None => Err(sdk_error(err, self.table())),
+                None => Err(sdk_error(err, self.table(), &self.connection.endpoint)),
             },
         }
     }
@@ -270,7 +270,7 @@ impl Engine {
                 Err(err) => match refused(&err) {
                     Some(item) => Written::Refused(item),
                     None => {
-                        let failed = sdk_failure(err, self.table());
+                        let failed = sdk_failure(err, self.table(), &self.connection.endpoint);
                         if !failed.retryable {
                             return Err(failed.error);
                         }
@@ -305,7 +305,7 @@ impl Engine {
             Ok(out) => Ok(Written::Applied(out.attributes)),
             Err(err) => match refused_delete(&err) {
                 Some(item) => Ok(Written::Refused(item)),
-                None => Err(sdk_error(err, self.table())),
+                None => Err(sdk_error(err, self.table(), &self.connection.endpoint)),
             },
         }
     }

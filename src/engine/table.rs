@@ -7,7 +7,6 @@
 //! fails it (then one `DescribeTable` says how), a missing table answers
 //! `ResourceNotFoundException`, and the recorded TTL attribute spares `DescribeTimeToLive`.
 
-use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
@@ -15,6 +14,7 @@ use aws_sdk_dynamodb::types::{
 use tokio::sync::OnceCell;
 
 use super::OpenMode;
+use super::connection::Connection;
 use crate::error::sdk_error;
 use crate::layout::{
     Item, LAYOUT_VERSION, Layout, META_SHARDS, META_TTL, META_VERSION, PK, SK, layout_item_key,
@@ -43,9 +43,9 @@ impl TableCheck {
     /// Checks the layout unless that was done: one consistent `GetItem` (and a `PutItem` of the
     /// layout item in a table that has none). Concurrent first callers wait for one check; a
     /// failed check is tried again by the next call.
-    pub(crate) async fn ensure(&self, client: &Client, layout: &Layout) -> Result<()> {
+    pub(crate) async fn ensure(&self, conn: &Connection, layout: &Layout) -> Result<()> {
         self.done
-            .get_or_try_init(|| check_layout(client, layout))
+            .get_or_try_init(|| check_layout(conn, layout))
             .await
             .map(|_| ())
     }
@@ -54,7 +54,7 @@ impl TableCheck {
 /// Opens `layout`'s table as `mode` says; `manage_ttl` lets [`OpenMode::Create`] enable
 /// DynamoDB's TTL on the expiry attribute.
 pub(crate) async fn open_table(
-    client: &Client,
+    conn: &Connection,
     layout: &Layout,
     mode: OpenMode,
     manage_ttl: bool,
@@ -64,13 +64,13 @@ pub(crate) async fn open_table(
         OpenMode::Create => true,
         OpenMode::Verify => false,
     };
-    let (meta, created) = match read_meta(client, layout).await {
+    let (meta, created) = match read_meta(conn, layout).await {
         Ok(meta) => (meta, false),
         Err(Error::TableNotFound { .. }) if create => {
-            create_table(client, layout).await?;
+            create_table(conn, layout).await?;
             (None, true)
         }
-        Err(err) => return Err(explain_key_error(client, layout, err).await),
+        Err(err) => return Err(explain_key_error(conn, layout, err).await),
     };
     if let Some(meta) = &meta {
         compare_meta(layout, meta)?;
@@ -78,7 +78,7 @@ pub(crate) async fn open_table(
     let ttl = match layout.ttl_attribute.as_deref() {
         Some(attribute) if recorded_ttl(meta.as_ref()) != Some(attribute) => {
             let manage = create && manage_ttl;
-            check_ttl(client, &layout.table, attribute, manage, created).await?
+            check_ttl(conn, &layout.table, attribute, manage, created).await?
         }
         _ => TtlSetting::Known,
     };
@@ -87,26 +87,26 @@ pub(crate) async fn open_table(
         TtlSetting::Known | TtlSetting::NotEnabled => None,
     };
     match (meta, record) {
-        (None, record) => write_meta(client, layout, record).await?,
-        (Some(_), Some(attribute)) => record_ttl(client, layout, attribute).await,
+        (None, record) => write_meta(conn, layout, record).await?,
+        (Some(_), Some(attribute)) => record_ttl(conn, layout, attribute).await,
         (Some(_), None) => {}
     }
     Ok(TableCheck::passed())
 }
 
 /// The layout check of [`OpenMode::Trust`], before its first operation.
-async fn check_layout(client: &Client, layout: &Layout) -> Result<()> {
-    match read_meta(client, layout).await {
+async fn check_layout(conn: &Connection, layout: &Layout) -> Result<()> {
+    match read_meta(conn, layout).await {
         Ok(Some(meta)) => compare_meta(layout, &meta),
-        Ok(None) => write_meta(client, layout, None).await,
-        Err(err) => Err(explain_key_error(client, layout, err).await),
+        Ok(None) => write_meta(conn, layout, None).await,
+        Err(err) => Err(explain_key_error(conn, layout, err).await),
     }
 }
 
 /// The layout item, read consistently.
-async fn read_meta(client: &Client, layout: &Layout) -> Result<Option<Item>> {
+async fn read_meta(conn: &Connection, layout: &Layout) -> Result<Option<Item>> {
     let table = layout.table.as_str();
-    client
+    conn.client()
         .get_item()
         .table_name(table)
         .set_key(Some(meta_key()))
@@ -114,7 +114,7 @@ async fn read_meta(client: &Client, layout: &Layout) -> Result<Option<Item>> {
         .send()
         .await
         .map(|out| out.item)
-        .map_err(|e| sdk_error(e, table))
+        .map_err(|e| sdk_error(e, table, &conn.endpoint))
 }
 
 fn meta_key() -> Item {
@@ -123,12 +123,18 @@ fn meta_key() -> Item {
 
 /// A `ValidationException` on the layout item's key means a table with another key schema:
 /// says which (one `DescribeTable`). Any other error is returned as it is.
-async fn explain_key_error(client: &Client, layout: &Layout, err: Error) -> Error {
+async fn explain_key_error(conn: &Connection, layout: &Layout, err: Error) -> Error {
     if !matches!(&err, Error::Service { code, .. } if code == "ValidationException") {
         return err;
     }
     let table = layout.table.as_str();
-    match client.describe_table().table_name(table).send().await {
+    match conn
+        .client()
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+    {
         Ok(out) => match out.table {
             Some(description) => check_key_schema(table, description.key_schema()).err(),
             None => None,
@@ -146,7 +152,7 @@ fn recorded_ttl(meta: Option<&Item>) -> Option<&str> {
     }
 }
 
-async fn create_table(client: &Client, layout: &Layout) -> Result<()> {
+async fn create_table(conn: &Connection, layout: &Layout) -> Result<()> {
     let table = layout.table.as_str();
     let key = |name: &str, key_type| {
         KeySchemaElement::builder()
@@ -162,7 +168,8 @@ async fn create_table(client: &Client, layout: &Layout) -> Result<()> {
             .build()
             .map_err(|e| Error::Config(e.to_string()))
     };
-    let created = client
+    let created = conn
+        .client()
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
@@ -175,24 +182,25 @@ async fn create_table(client: &Client, layout: &Layout) -> Result<()> {
     match created {
         Ok(_) => {}
         // Someone else created it at the same time: fine.
-        Err(err) => match sdk_error(err, table) {
+        Err(err) => match sdk_error(err, table, &conn.endpoint) {
             Error::Service { code, .. } if code == "ResourceInUseException" => {}
             other => return Err(other),
         },
     }
-    wait_active(client, table).await
+    wait_active(conn, table).await
 }
 
-async fn wait_active(client: &Client, table: &str) -> Result<()> {
+async fn wait_active(conn: &Connection, table: &str) -> Result<()> {
     let mut delay = std::time::Duration::from_millis(50);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
-        let out = client
+        let out = conn
+            .client()
             .describe_table()
             .table_name(table)
             .send()
             .await
-            .map_err(|e| sdk_error(e, table))?;
+            .map_err(|e| sdk_error(e, table, &conn.endpoint))?;
         let status = out.table.and_then(|t| t.table_status);
         if status == Some(TableStatus::Active) {
             return Ok(());
@@ -243,14 +251,14 @@ enum TtlSetting {
 /// Checks DynamoDB's TTL setting for `attribute`, enabling it when `manage` allows (a table
 /// just `created` is known to have none, so it is enabled without asking first).
 async fn check_ttl(
-    client: &Client,
+    conn: &Connection,
     table: &str,
     attribute: &str,
     manage: bool,
     created: bool,
 ) -> Result<TtlSetting> {
     if !created {
-        match describe_ttl(client, table).await {
+        match describe_ttl(conn, table).await {
             Ok(Some(current)) if current == attribute => return Ok(TtlSetting::Enabled),
             Ok(Some(current)) => return Err(other_ttl_attribute(table, &current, attribute)),
             Ok(None) => {}
@@ -264,17 +272,18 @@ async fn check_ttl(
     if !manage {
         return Ok(TtlSetting::NotEnabled);
     }
-    enable_ttl(client, table, attribute).await
+    enable_ttl(conn, table, attribute).await
 }
 
 /// The attribute DynamoDB's TTL is enabled (or being enabled) on, if any.
-async fn describe_ttl(client: &Client, table: &str) -> Result<Option<String>> {
-    let out = client
+async fn describe_ttl(conn: &Connection, table: &str) -> Result<Option<String>> {
+    let out = conn
+        .client()
         .describe_time_to_live()
         .table_name(table)
         .send()
         .await
-        .map_err(|e| sdk_error(e, table))?;
+        .map_err(|e| sdk_error(e, table, &conn.endpoint))?;
     let description = out.time_to_live_description;
     let status = description
         .as_ref()
@@ -289,13 +298,14 @@ async fn describe_ttl(client: &Client, table: &str) -> Result<Option<String>> {
     })
 }
 
-async fn enable_ttl(client: &Client, table: &str, attribute: &str) -> Result<TtlSetting> {
+async fn enable_ttl(conn: &Connection, table: &str, attribute: &str) -> Result<TtlSetting> {
     let spec = TimeToLiveSpecification::builder()
         .enabled(true)
         .attribute_name(attribute)
         .build()
         .map_err(|e| Error::Config(e.to_string()))?;
-    let updated = client
+    let updated = conn
+        .client()
         .update_time_to_live()
         .table_name(table)
         .time_to_live_specification(spec)
@@ -303,14 +313,14 @@ async fn enable_ttl(client: &Client, table: &str, attribute: &str) -> Result<Ttl
         .await;
     let err = match updated {
         Ok(_) => return Ok(TtlSetting::Enabled),
-        Err(err) => sdk_error(err, table),
+        Err(err) => sdk_error(err, table, &conn.endpoint),
     };
     match err {
         // Enabled concurrently by another client: on which attribute?
         Error::Service { code, message }
             if code == "ValidationException" && message.contains("already enabled") =>
         {
-            match describe_ttl(client, table).await? {
+            match describe_ttl(conn, table).await? {
                 Some(current) if current != attribute => {
                     Err(other_ttl_attribute(table, &current, attribute))
                 }
@@ -347,7 +357,7 @@ fn other_ttl_attribute(table: &str, current: &str, attribute: &str) -> Error {
 }
 
 /// Writes the layout item unless another map did first (then checks theirs).
-async fn write_meta(client: &Client, layout: &Layout, ttl: Option<&str>) -> Result<()> {
+async fn write_meta(conn: &Connection, layout: &Layout, ttl: Option<&str>) -> Result<()> {
     let table = layout.table.as_str();
     let mut item = meta_key();
     item.insert(
@@ -362,18 +372,19 @@ async fn write_meta(client: &Client, layout: &Layout, ttl: Option<&str>) -> Resu
         item.insert(META_TTL.into(), AttributeValue::S(attribute.to_owned()));
     }
     for _ in 0..3 {
-        let put = client
+        let put = conn
+            .client()
             .put_item()
             .table_name(table)
             .set_item(Some(item.clone()))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match put.map_err(|e| sdk_error(e, table)) {
+        match put.map_err(|e| sdk_error(e, table, &conn.endpoint)) {
             Ok(_) => return Ok(()),
             // Written concurrently: read it back and compare.
             Err(Error::Service { code, .. }) if code == "ConditionalCheckFailedException" => {
-                if let Some(meta) = read_meta(client, layout).await? {
+                if let Some(meta) = read_meta(conn, layout).await? {
                     return compare_meta(layout, &meta);
                 }
             }
@@ -389,8 +400,9 @@ async fn write_meta(client: &Client, layout: &Layout, ttl: Option<&str>) -> Resu
 /// Records in the layout item that DynamoDB's TTL is enabled on `attribute`, sparing later
 /// opens a `DescribeTimeToLive`. Only a saving: a failure changes nothing but the next open's
 /// request count, so it is not reported.
-async fn record_ttl(client: &Client, layout: &Layout, attribute: &str) {
-    let _ = client
+async fn record_ttl(conn: &Connection, layout: &Layout, attribute: &str) {
+    let _ = conn
+        .client()
         .update_item()
         .table_name(layout.table.as_str())
         .set_key(Some(meta_key()))

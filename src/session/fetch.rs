@@ -82,7 +82,7 @@ fn send_one(
     }
     let response = outgoing.send().map_err(|e| http_error(&request.url, &e))?;
     CachedResponse::from_reqwest(request.clone(), response).map_err(|e| match e {
-        Error::Connection { message } => Error::Http {
+        Error::Connection { message, .. } => Error::Http {
             url: request.url.clone(),
             message,
             transient: true,

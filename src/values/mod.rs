@@ -127,11 +127,13 @@ impl Store {
                     key: key.to_owned(),
                     size: inline_size,
                     max: MAX_ITEM_BYTES,
+                    max_value_size: None,
                 }),
                 Some(max) if payload.len() > max => Err(Error::ItemTooLarge {
                     key: key.to_owned(),
                     size: payload.len(),
                     max,
+                    max_value_size: Some(max),
                 }),
                 Some(_) => Ok(Prepared::Large { item, payload }),
             },
@@ -278,8 +280,8 @@ fn conflict(key: &str) -> Error {
 }
 
 /// Maps DynamoDB's own size check to [`Error::ItemTooLarge`] (the local estimate is
-/// conservative, but be sure).
-fn too_large(key: &str, err: Error) -> Error {
+/// conservative, but be sure); `max_value` is the map's.
+fn too_large(key: &str, max_value: Option<usize>, err: Error) -> Error {
     match err {
         Error::Service { code, message }
             if code == "ValidationException" && message.contains("size") =>
@@ -288,6 +290,7 @@ fn too_large(key: &str, err: Error) -> Error {
                 key: key.to_owned(),
                 size: MAX_ITEM_BYTES + 1,
                 max: MAX_ITEM_BYTES,
+                max_value_size: max_value,
             }
         }
         other => other,

@@ -84,7 +84,7 @@ impl Store {
             .engine
             .put_item(upload.manifest.clone(), condition, true)
             .await
-            .map_err(|e| too_large(key, e))?;
+            .map_err(|e| too_large(key, self.max_value, e))?;
         match written {
             Written::Refused(found) => {
                 let found = match found {
@@ -142,7 +142,7 @@ impl Store {
                         .engine
                         .put_item_watched(item, condition.as_ref())
                         .await
-                        .map_err(|e| too_large(key, e))?;
+                        .map_err(|e| too_large(key, self.max_value, e))?;
                     let shows_own = match &sent.written {
                         Written::Applied(Some(shown)) | Written::Refused(Some(shown)) => {
                             shown == item
@@ -220,7 +220,7 @@ impl Store {
                     .engine
                     .put_item(item, None, return_old)
                     .await
-                    .map_err(|e| too_large(key, e))?;
+                    .map_err(|e| too_large(key, self.max_value, e))?;
                 if let Written::Applied(old) = written {
                     self.retire(key, old.as_ref(), None).await;
                 }
@@ -252,7 +252,7 @@ impl Store {
                         }
                         Ok(Written::Refused(Some(found))) => Some(found),
                         Ok(Written::Refused(None)) => self.read_consistent(key).await?,
-                        Err(err) => return Err(too_large(key, err)),
+                        Err(err) => return Err(too_large(key, self.max_value, err)),
                     };
                     if let Resolved::Done(Some(item)) = self.resolve_checked(key, found).await? {
                         return Ok(Some(item));

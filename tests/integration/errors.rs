@@ -66,14 +66,23 @@ fn oversized_values_fail_and_are_never_skipped() {
     let default: DynamoDbDict<serde_bytes::ByteBuf> = dict("big");
     let small: DynamoDbDict<serde_bytes::ByteBuf> =
         builder("big-off").large_values(false).build().unwrap();
-    for (d, size) in [(&default, 17 * 1024 * 1024), (&small, 500 * 1024)] {
+    for (d, size, limit) in [
+        (&default, 17 * 1024 * 1024, Some(16 * 1024 * 1024)),
+        (&small, 500 * 1024, None),
+    ] {
         let big = serde_bytes::ByteBuf::from(vec![7u8; size]);
         d.set("k", serde_bytes::ByteBuf::from(vec![1, 2, 3]))
             .unwrap();
         match d.insert("k", big.clone()) {
-            Err(Error::ItemTooLarge { key, size, max }) => {
+            Err(Error::ItemTooLarge {
+                key,
+                size,
+                max,
+                max_value_size,
+            }) => {
                 assert_eq!(key, "k");
                 assert!(size > max);
+                assert_eq!(max_value_size, limit);
             }
             other => panic!("{other:?}"),
         }

@@ -197,9 +197,15 @@ fn limits_are_clear_errors() {
         .unwrap();
     let too_big = serde_bytes::ByteBuf::from(vec![0u8; 3 * 1024 * 1024]);
     match d.set("k", too_big) {
-        Err(Error::ItemTooLarge { key, size, max }) => {
+        Err(Error::ItemTooLarge {
+            key,
+            size,
+            max,
+            max_value_size,
+        }) => {
             assert_eq!(key, "k");
             assert!(size > max && max == 2 * 1024 * 1024);
+            assert_eq!(max_value_size, Some(max));
         }
         other => panic!("{other:?}"),
     }
@@ -207,7 +213,14 @@ fn limits_are_clear_errors() {
         builder("large-off").large_values(false).build().unwrap();
     let r = off.set("k", serde_bytes::ByteBuf::from(vec![0u8; 500 * 1024]));
     assert!(
-        matches!(r, Err(Error::ItemTooLarge { max: 409600, .. })),
+        matches!(
+            r,
+            Err(Error::ItemTooLarge {
+                max: 409600,
+                max_value_size: None,
+                ..
+            })
+        ),
         "{r:?}"
     );
     assert!(matches!(

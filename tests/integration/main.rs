@@ -5,6 +5,7 @@ mod support;
 mod bridge;
 mod cache;
 mod engines;
+mod error_messages;
 mod errors;
 mod expiry;
 mod faults;
