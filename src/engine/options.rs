@@ -31,8 +31,8 @@ pub struct BatchOptions {
     /// Requests kept in flight at once (listing also reads at most this many shards at once).
     ///
     /// The default, 16, is what a 10,000-item `insert_many` needed to run over 3× faster than a
-    /// one-batch-at-a-time loop against DynamoDB Local (8 gave 2.7×, see the README's
-    /// Performance section). Against a table with little provisioned write capacity, fewer
+    /// one-batch-at-a-time loop against DynamoDB Local (8 gave 2.7×, see BENCHMARKS.md in the
+    /// repository). Against a table with little provisioned write capacity, fewer
     /// requests in flight mean fewer throttled batches to retry.
     pub concurrency: usize,
     /// Attempts per batch before giving up with [`Error::Throttled`](crate::Error::Throttled).

@@ -9,7 +9,7 @@
 //! - [`delete`]: `remove`, `pop`, batch deletes and `clear`, and reclaiming what they retire;
 //! - [`sweep`]: the garbage collector.
 //!
-//! The protocol, its crash analysis and its costs are in the README's "Architecture" section.
+//! The protocol, its crash analysis and its costs are in CONTRIBUTING.md, section "Architecture".
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
