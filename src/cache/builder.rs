@@ -215,6 +215,13 @@ impl CacheBuilder {
 
     /// Connects, opens the table as [`open_mode`](Self::open_mode) says and returns the
     /// blocking cache.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a URL pattern given to [`urls_expire_after`](Self::urls_expire_after)
+    /// that is not a valid glob, or for a [`salt`](Self::salt) without a
+    /// [`secret_key`](Self::secret_key); [`Error::InvalidNamespace`] for a namespace that is not
+    /// allowed; then the errors of the map's [`DictBuilder::build`].
     pub fn build(self) -> Result<DynamoDbCache> {
         let (dict, finish) = self.split()?;
         let responses = dict.build()?;
@@ -223,6 +230,11 @@ impl CacheBuilder {
 
     /// Connects, opens the table as [`open_mode`](Self::open_mode) says and returns the async cache, on the caller's
     /// runtime.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`build`](Self::build). The future must run inside a tokio runtime (with IO
+    /// and time enabled).
     pub async fn build_async(self) -> Result<AsyncDynamoDbCache> {
         let (dict, finish) = self.split()?;
         let responses = dict.build_async().await?;
