@@ -25,6 +25,7 @@
 //! # Ok::<(), dynamodict::Error>(())
 //! ```
 #![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 
 mod async_dict;
 pub mod cache;
