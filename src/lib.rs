@@ -26,6 +26,7 @@
 //! ```
 #![warn(missing_docs)]
 #![warn(clippy::missing_errors_doc)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod async_dict;
 pub mod cache;
