@@ -16,6 +16,36 @@ use crate::{AsyncDynamoDbDict, Error, Result};
 
 /// What [`AsyncDynamoDbCache::delete`] (and [`DynamoDbCache::delete`](super::DynamoDbCache::delete))
 /// removes: the union of every condition given.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use dynamodict::cache::{CachedRequest, CachedResponse, DeleteFilter, DynamoDbCache};
+///
+/// let cache = DynamoDbCache::builder("doc-http-cache")
+///     .namespace("doc-delete")
+///     .ttl_grace(Duration::from_secs(3600)) // expired responses stay stored for an hour
+///     .local()
+///     .build()?;
+/// cache.clear()?;
+/// let save = |url: &str, expires: Option<SystemTime>| {
+///     let response = CachedResponse::new(CachedRequest::new("GET", url), 200, b"..".to_vec());
+///     cache.save_response(&response, None, expires)
+/// };
+/// let a = save("https://example.com/a", None)?.expect("saved");
+/// save("https://example.com/b", None)?;
+/// save("https://example.com/stale", Some(SystemTime::now() - Duration::from_secs(60)))?;
+/// save("https://example.com/kept", None)?;
+///
+/// // Deletes what any condition selects: a key, a URL, every expired response.
+/// cache.delete(DeleteFilter {
+///     keys: vec![a],
+///     urls: vec!["https://example.com/b".to_owned()],
+///     expired: true,
+///     ..DeleteFilter::default()
+/// })?;
+/// assert_eq!(cache.urls()?, ["https://example.com/kept"]);
+/// # Ok::<(), dynamodict::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct DeleteFilter {
     /// These cache keys (responses or redirect aliases).

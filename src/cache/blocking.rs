@@ -18,6 +18,32 @@ use crate::{DynamoDbDict, Result};
 /// API. [`AsyncDynamoDbCache`] is the same cache for async code.
 ///
 /// `Send + Sync`, cheap to clone.
+///
+/// ```
+/// use dynamodict::DynamoDbCache;
+/// use dynamodict::cache::{CachedRequest, CachedResponse};
+///
+/// let cache = DynamoDbCache::builder("doc-http-cache")
+///     .namespace("doc-blocking")
+///     .local() // the embedded DynamoDB Local; see the README for AWS
+///     .build()?;
+///
+/// let request = CachedRequest::new("GET", "https://example.com/users/1");
+/// let mut response = CachedResponse::new(request.clone(), 200, br#"{"name":"Ada"}"#.to_vec());
+/// response.headers.insert("Content-Type", "application/json");
+/// cache.save_response(&response, None, None)?;
+///
+/// // Later, in this process or another one: look the request up before sending it.
+/// let cached = cache.get_response_for(&request)?.expect("saved above");
+/// assert!(cached.is_from_cache());
+/// assert_eq!(cached.status, 200);
+/// assert_eq!(cached.headers.get_str("content-type"), Some("application/json"));
+/// assert_eq!(cached.body, response.body);
+///
+/// cache.delete_url("https://example.com/users/1", "GET")?;
+/// assert!(!cache.contains_request(&request)?);
+/// # Ok::<(), dynamodict::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct DynamoDbCache {
     inner: AsyncDynamoDbCache,
