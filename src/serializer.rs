@@ -160,18 +160,36 @@ pub trait Stage: Send + Sync + fmt::Debug {
 /// as garbage.
 ///
 /// ```
-/// use dynamodict::{Encoded, Serializer};
+/// use dynamodict::{DynamoDbDict, Encoded, Error, Serializer};
+/// use serde::{Deserialize, Serialize};
 ///
-/// let s = Serializer::json().signed(b"secret key", b"salt");
-/// let encoded = s.dumps("greeting", &"hello")?;
-/// let back: String = s.loads("greeting", encoded.clone())?;
-/// assert_eq!(back, "hello");
+/// #[derive(Serialize, Deserialize, Debug, PartialEq)]
+/// struct Point { x: i32, y: i32 }
+/// let p = || Point { x: 1, y: 2 };
 ///
-/// // The signature binds the value to its key: moving it to another key is detected.
-/// assert!(matches!(
-///     s.loads::<String>("other", encoded),
-///     Err(dynamodict::Error::BadSignature { .. })
-/// ));
+/// // JSON is readable by any tool; bincode (the default) is compact.
+/// let json = Serializer::json().dumps("p", &p())?;
+/// assert_eq!(json, Encoded::Bytes(br#"{"x":1,"y":2}"#.to_vec()));
+/// assert_eq!(Serializer::bincode().dumps("p", &p())?.stored_size(), 2);
+///
+/// // Signed: an HMAC-SHA256 tag over the key and the value is stored with the value and
+/// // checked on every read, so a value altered in the table, or copied to another key, fails.
+/// let signed = Serializer::json().signed("a long random secret", "salt");
+/// let points: DynamoDbDict<Point> = DynamoDbDict::builder("doc-serializers")
+///     .namespace("points")
+///     .serializer(signed.clone())
+///     .local() // the embedded DynamoDB Local
+///     .build()?;
+/// points.set("p", p())?;
+/// assert_eq!(points.get("p")?, Some(p()));
+/// let copied = signed.dumps("p", &p())?;
+/// assert!(matches!(signed.loads::<Point>("q", copied), Err(Error::BadSignature { .. })));
+///
+/// // Every item records its pipeline's id: read with another pipeline, it is an error, never
+/// // garbage.
+/// assert_eq!(signed.id(), "json+hmac-sha256");
+/// let unsigned: DynamoDbDict<Point> = points.with_namespace("points", Serializer::json())?;
+/// assert!(matches!(unsigned.get("p"), Err(Error::SerializerMismatch { .. })));
 /// # Ok::<(), dynamodict::Error>(())
 /// ```
 #[derive(Clone)]
