@@ -116,8 +116,9 @@ impl<V> DynamoDbDict<V> {
     /// use dynamodict::DynamoDbDict;
     ///
     /// let map: DynamoDbDict<u32> = DynamoDbDict::builder("stats-doc").local().build()?;
+    /// map.set("k", 1)?; // a map's first write also looks for large values (one GetItem)
     /// let before = map.stats();
-    /// map.set("k", 1)?;
+    /// map.set("k", 2)?;
     /// let after = map.stats();
     /// assert_eq!(after.requests - before.requests, 1); // one PutItem
     /// assert!(after.write_capacity_units > before.write_capacity_units);
