@@ -273,6 +273,14 @@ impl<V> AsyncDynamoDbDict<V> {
     /// `dynamodict` command-line tool; signatures are not checked (decode the value with the
     /// [`Serializer`] that wrote it to check them).
     ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyKey`] or [`Error::KeyTooLong`] for an invalid `key`; [`Error::Deserialize`]
+    /// for an item that is not a stored value (no value attribute, a malformed large value or a
+    /// missing chunk); [`Error::Conflict`] when other writers replaced a large value every time it
+    /// was read; the [request errors](Error#request-errors). Never [`Error::SerializerMismatch`] or
+    /// [`Error::BadSignature`]: nothing is decoded or checked.
+    ///
     /// ```
     /// use dynamodict::{DynamoDbDict, Encoded, Serializer};
     ///

@@ -167,6 +167,13 @@ impl<V> DynamoDbDict<V> {
 
     /// The value at `key` as it is stored, not decoded, whatever serializer wrote it. See
     /// [`AsyncDynamoDbDict::get_stored`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::get_stored`]: an invalid `key`, a malformed item
+    /// ([`Error::Deserialize`](crate::Error::Deserialize)),
+    /// [`Error::Conflict`](crate::Error::Conflict), the
+    /// [request errors](crate::Error#request-errors).
     pub fn get_stored(&self, key: &str) -> Result<Option<StoredValue>> {
         self.block_on(self.inner.get_stored(key))
     }
