@@ -398,7 +398,8 @@ impl<V> DictBuilder<V> {
     ///
     /// - [`Error::InvalidTableName`], [`Error::InvalidNamespace`] or [`Error::Config`], before
     ///   connecting, for settings that cannot work (shards, TTL attribute, sizes, sweep grace,
-    ///   batch options, a serializer that signs with an empty secret key);
+    ///   batch options, a serializer that signs with an empty secret key, `.local()` together
+    ///   with an endpoint);
     /// - [`Error::Config`] when no AWS region is configured;
     /// - `Error::Local` (feature `local`) when the embedded DynamoDB Local cannot be installed or
     ///   started;
