@@ -209,6 +209,12 @@ impl<V> AsyncDynamoDbDict<V> {
 
     /// A map over another namespace of the same table, with another value type and serializer,
     /// sharing this map's clients (no new connection, no table check).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidNamespace`] for a name that is not allowed (see
+    /// [`layout::validate_namespace`]); [`Error::Config`] for a serializer that signs with an empty
+    /// secret key. Sends no request.
     pub fn with_namespace<W>(
         &self,
         namespace: &str,
@@ -248,6 +254,11 @@ impl<V> AsyncDynamoDbDict<V> {
     /// create or retire large values; see [`DictBuilder::auto_sweep`]), so calling this is
     /// only needed to reclaim storage at a time of your choosing. It reads only the
     /// namespace's generation records (about 100 bytes per large value), never value data.
+    ///
+    /// # Errors
+    ///
+    /// The [request errors](Error#request-errors). What a failed sweep leaves, a later one
+    /// reclaims.
     pub async fn sweep(&self) -> Result<SweepReport> {
         stats::observe(self.span("sweep", None, None), async {
             self.ready().await?;
@@ -261,6 +272,14 @@ impl<V> AsyncDynamoDbDict<V> {
     /// chunks joined. `None` if absent or expired. For tools that inspect a table, such as the
     /// `dynamodict` command-line tool; signatures are not checked (decode the value with the
     /// [`Serializer`] that wrote it to check them).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyKey`] or [`Error::KeyTooLong`] for an invalid `key`; [`Error::Deserialize`]
+    /// for an item that is not a stored value (no value attribute, a malformed large value or a
+    /// missing chunk); [`Error::Conflict`] when other writers replaced a large value every time it
+    /// was read; the [request errors](Error#request-errors). Never [`Error::SerializerMismatch`] or
+    /// [`Error::BadSignature`]: nothing is decoded or checked.
     ///
     /// ```
     /// use dynamodict::{DynamoDbDict, Encoded, Serializer};
@@ -289,6 +308,12 @@ impl<V> AsyncDynamoDbDict<V> {
 
 impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// The value at `key`, or `None` if absent or expired.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyKey`] or [`Error::KeyTooLong`] for an invalid `key`; the
+    /// [decoding errors](Error#decoding-errors) for a value this map cannot read; the
+    /// [request errors](Error#request-errors).
     pub async fn get(&self, key: &str) -> Result<Option<V>> {
         stats::observe(self.span("get", Some(key), None), async {
             self.ready().await?;
@@ -301,6 +326,11 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     }
 
     /// Whether `key` holds a live value. Reads only the key and expiry, not the value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyKey`] or [`Error::KeyTooLong`] for an invalid `key`; the
+    /// [request errors](Error#request-errors).
     pub async fn contains_key(&self, key: &str) -> Result<bool> {
         stats::observe(self.span("contains_key", Some(key), None), async {
             self.ready().await?;
@@ -316,6 +346,15 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     ///
     /// If the previous value cannot be decoded (written by another serializer or type), the new
     /// value is still stored and the decoding error is returned.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyKey`] or [`Error::KeyTooLong`] for an invalid `key`; [`Error::Serialize`] when
+    /// the serializer cannot encode `value`; [`Error::ItemTooLarge`] when it encodes to more than
+    /// the map stores (see [`DictBuilder::max_value_size`]); the
+    /// [decoding errors](Error#decoding-errors) for a previous value this map cannot read (the new
+    /// value is stored all the same); [`Error::Conflict`] when other writers kept replacing a large
+    /// value at `key`; the [request errors](Error#request-errors).
     pub async fn insert(&self, key: &str, value: V) -> Result<Option<V>> {
         self.insert_expiring(key, value, None).await
     }
@@ -324,6 +363,11 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// rounded up). Needs expiry enabled on the builder (the default). A `ttl` reaching past
     /// the year 9999 (such as `Duration::MAX`) means the value never expires; zero means it is
     /// expired at once.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`insert`](Self::insert), and [`Error::Config`] when expiry is turned off on
+    /// this map ([`DictBuilder::ttl`]).
     pub async fn insert_with_ttl(&self, key: &str, value: V, ttl: Duration) -> Result<Option<V>> {
         self.expiry_enabled()?;
         self.insert_expiring(key, value, Some(ttl)).await
@@ -359,6 +403,12 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
 
     /// Stores `value` at `key` without reading the previous value (cheaper than
     /// [`insert`](Self::insert) when the old value is not needed).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyKey`] or [`Error::KeyTooLong`] for an invalid `key`; [`Error::Serialize`] or
+    /// [`Error::ItemTooLarge`] when `value` cannot be encoded or is too large; the
+    /// [request errors](Error#request-errors).
     pub async fn set(&self, key: &str, value: V) -> Result<()> {
         stats::observe(self.span("set", Some(key), None), async {
             self.ready().await?;
@@ -374,6 +424,11 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// previous value: for callers that hold an absolute expiry (such as an HTTP cache). An
     /// expiry already past is stored as expired (and deleted by DynamoDB's TTL sweep); one past
     /// the year 9999 means never. Needs expiry enabled on the builder when `expires` is set.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`set`](Self::set), and [`Error::Config`] when `expires` is set and expiry is
+    /// turned off on this map ([`DictBuilder::ttl`]).
     pub async fn set_expiring_at(
         &self,
         key: &str,
@@ -395,6 +450,11 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
 
     /// Removes `key`; returns whether a live value was there. Never decodes the value, so it
     /// also removes values this map cannot read.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyKey`] or [`Error::KeyTooLong`] for an invalid `key`; the
+    /// [request errors](Error#request-errors).
     pub async fn remove(&self, key: &str) -> Result<bool> {
         stats::observe(self.span("remove", Some(key), None), async {
             self.ready().await?;
@@ -410,6 +470,13 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// item; a large value is read first and deleted only if it is still the one read). A
     /// value written by another serializer is left in place and reported as
     /// [`Error::SerializerMismatch`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyKey`] or [`Error::KeyTooLong`] for an invalid `key`; the
+    /// [decoding errors](Error#decoding-errors) (a value of another serializer is left in place);
+    /// [`Error::Conflict`] when other writers kept replacing a large value at `key`; the
+    /// [request errors](Error#request-errors).
     pub async fn pop(&self, key: &str) -> Result<Option<V>> {
         stats::observe(self.span("pop", Some(key), None), async {
             self.ready().await?;
@@ -424,6 +491,12 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     }
 
     /// Removes and returns some live entry, or `None` when the namespace is empty.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`pop`](Self::pop) for the entry it picks (the
+    /// [decoding errors](Error#decoding-errors), [`Error::Conflict`]); the
+    /// [request errors](Error#request-errors).
     pub async fn popitem(&self) -> Result<Option<(String, V)>> {
         stats::observe(self.span("popitem", None, None), async {
             self.ready().await?;
@@ -454,6 +527,14 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// instead (`ReturnValuesOnConditionCheckFailure`). Concurrent callers racing on a missing
     /// key all get the same value back. An expired value counts as missing. A large `default`
     /// is uploaded only when the key holds no live value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyKey`] or [`Error::KeyTooLong`] for an invalid `key`; [`Error::Serialize`] or
+    /// [`Error::ItemTooLarge`] when `default` cannot be encoded or is too large (checked even when
+    /// the key holds a value); the [decoding errors](Error#decoding-errors) for a stored value this
+    /// map cannot read; [`Error::Conflict`] when the key kept changing under the conditional write;
+    /// the [request errors](Error#request-errors).
     pub async fn setdefault(&self, key: &str, default: V) -> Result<V> {
         stats::observe(self.span("setdefault", Some(key), None), async {
             self.ready().await?;
@@ -475,6 +556,11 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// [`setdefault`](Self::setdefault) with a default computed only when needed: the key is
     /// read first, and `default` is called (then stored as by `setdefault`, atomically) only
     /// when it holds no live value. One round trip when the key is set, two when it is not.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`get`](Self::get) and [`setdefault`](Self::setdefault); [`Error::Serialize`]
+    /// and [`Error::ItemTooLarge`] only when `default` is called.
     pub async fn setdefault_with<F>(&self, key: &str, default: F) -> Result<V>
     where
         F: FnOnce() -> V + Send,
@@ -489,6 +575,14 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// items retried with backoff). Every value is encoded and checked before the first request
     /// (when this method is called, before the future is first polled). When a key appears
     /// twice, the last value wins.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyKey`] or [`Error::KeyTooLong`] for an invalid key, [`Error::Serialize`] or
+    /// [`Error::ItemTooLarge`] for a value that cannot be encoded or is too large: all checked
+    /// before the first request, so nothing is written then; the
+    /// [request errors](Error#request-errors) (a batch that fails part-way may have written some
+    /// entries).
     pub fn insert_many<K: AsRef<str>>(
         &self,
         entries: impl IntoIterator<Item = (K, V)>,
@@ -505,6 +599,10 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     }
 
     /// Same as [`insert_many`](Self::insert_many) (named after Python's `dict.update`).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`insert_many`](Self::insert_many).
     pub fn update<K: AsRef<str>>(
         &self,
         entries: impl IntoIterator<Item = (K, V)>,
@@ -537,6 +635,12 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// The values of many keys, in the order asked (`None` for absent or expired keys), read
     /// with `BatchGetItem` (100 keys per request, several in flight). Takes the same key
     /// collections as [`bulk_delete`](Self::bulk_delete).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyKey`] or [`Error::KeyTooLong`] for an invalid key (before the first request);
+    /// the [decoding errors](Error#decoding-errors) for a value this map cannot read; the
+    /// [request errors](Error#request-errors).
     pub fn get_many<K: AsRef<str>>(
         &self,
         keys: impl IntoIterator<Item = K>,
@@ -573,6 +677,12 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
 
     /// Deletes many keys with `BatchWriteItem` (25 per request, several in flight). Missing keys
     /// are not errors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyKey`] or [`Error::KeyTooLong`] for an invalid key (before the first request);
+    /// the [request errors](Error#request-errors) (a batch that fails part-way may have deleted
+    /// some keys).
     pub fn bulk_delete<K: AsRef<str>>(
         &self,
         keys: impl IntoIterator<Item = K>,
@@ -591,6 +701,11 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     /// Deletes every item of this namespace (other namespaces are untouched), expired ones too.
     /// The storage of the large values it deletes is reclaimed with them; a large value being
     /// written at the same time is not touched (it stays readable if its write lands after).
+    ///
+    /// # Errors
+    ///
+    /// The [request errors](Error#request-errors); a `clear` that fails part-way may have deleted
+    /// some items.
     pub async fn clear(&self) -> Result<()> {
         stats::observe(self.span("clear", None, None), async {
             self.ready().await?;
@@ -601,6 +716,10 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
 
     /// The exact number of live entries: a `COUNT` query per shard, run concurrently (not
     /// `DescribeTable`'s estimate, which AWS refreshes about every six hours).
+    ///
+    /// # Errors
+    ///
+    /// The [request errors](Error#request-errors).
     pub async fn len(&self) -> Result<usize> {
         stats::observe(self.span("len", None, None), async {
             self.ready().await?;
@@ -610,6 +729,10 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
     }
 
     /// Whether the namespace holds no live entry (stops at the first one found).
+    ///
+    /// # Errors
+    ///
+    /// The [request errors](Error#request-errors).
     pub async fn is_empty(&self) -> Result<bool> {
         match self.keys().next().await {
             None => Ok(true),

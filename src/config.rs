@@ -393,6 +393,25 @@ impl<V> DictBuilder<V> {
 
     /// Connects, opens the table as the [`open_mode`](Self::open_mode) says (by default:
     /// checks it, creating it when missing) and returns the blocking map.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidTableName`], [`Error::InvalidNamespace`] or [`Error::Config`], before
+    ///   connecting, for settings that cannot work (shards, TTL attribute, sizes, sweep grace,
+    ///   batch options, a serializer that signs with an empty secret key, `.local()` together
+    ///   with an endpoint);
+    /// - [`Error::Config`] when no AWS region is configured;
+    /// - `Error::Local` (feature `local`) when the embedded DynamoDB Local cannot be installed or
+    ///   started;
+    /// - [`Error::TableNotFound`] for a missing table with [`OpenMode::Verify`];
+    /// - [`Error::LayoutMismatch`] for a table with another key schema or shard count, or whose
+    ///   DynamoDB TTL is enabled on another attribute;
+    /// - [`Error::AccessDenied`] when the credentials may not create the table or enable its TTL
+    ///   (the message says what to do);
+    /// - the [request errors](Error#request-errors).
+    ///
+    /// With [`OpenMode::Trust`], `build` sends no request: the table's errors come with the
+    /// first operation.
     pub fn build(self) -> Result<DynamoDbDict<V>> {
         self.validate()?;
         let connection = self.connection.clone().connect_blocking()?;
@@ -402,6 +421,11 @@ impl<V> DictBuilder<V> {
 
     /// Connects, opens the table as the [`open_mode`](Self::open_mode) says and returns the
     /// async map, on the caller's runtime.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`build`](Self::build). The future must run inside a tokio runtime (with IO
+    /// and time enabled).
     pub async fn build_async(self) -> Result<AsyncDynamoDbDict<V>> {
         self.validate()?;
         let connection = self.connection.clone().connect().await?;

@@ -116,8 +116,9 @@ impl<V> DynamoDbDict<V> {
     /// use dynamodict::DynamoDbDict;
     ///
     /// let map: DynamoDbDict<u32> = DynamoDbDict::builder("stats-doc").local().build()?;
+    /// map.set("k", 1)?; // a map's first write also looks for large values (one GetItem)
     /// let before = map.stats();
-    /// map.set("k", 1)?;
+    /// map.set("k", 2)?;
     /// let after = map.stats();
     /// assert_eq!(after.requests - before.requests, 1); // one PutItem
     /// assert!(after.write_capacity_units > before.write_capacity_units);
@@ -139,6 +140,11 @@ impl<V> DynamoDbDict<V> {
 
     /// A map over another namespace of the same table, with another value type and serializer,
     /// sharing this map's clients and runtime (no new connection, no table check).
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::with_namespace`]: an invalid namespace, or a serializer that signs
+    /// with an empty secret key.
     pub fn with_namespace<W>(
         &self,
         namespace: &str,
@@ -151,12 +157,23 @@ impl<V> DynamoDbDict<V> {
 
     /// Reclaims the storage of large values that no key refers to any more. See
     /// [`AsyncDynamoDbDict::sweep`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::sweep`]: the [request errors](crate::Error#request-errors).
     pub fn sweep(&self) -> Result<SweepReport> {
         self.block_on(self.inner.sweep())
     }
 
     /// The value at `key` as it is stored, not decoded, whatever serializer wrote it. See
     /// [`AsyncDynamoDbDict::get_stored`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::get_stored`]: an invalid `key`, a malformed item
+    /// ([`Error::Deserialize`](crate::Error::Deserialize)),
+    /// [`Error::Conflict`](crate::Error::Conflict), the
+    /// [request errors](crate::Error#request-errors).
     pub fn get_stored(&self, key: &str) -> Result<Option<StoredValue>> {
         self.block_on(self.inner.get_stored(key))
     }
@@ -164,11 +181,22 @@ impl<V> DynamoDbDict<V> {
 
 impl<V: Serialize + DeserializeOwned + Send> DynamoDbDict<V> {
     /// The value at `key`, or `None` if absent or expired.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::get`]: an invalid `key`, the
+    /// [decoding errors](crate::Error#decoding-errors), the
+    /// [request errors](crate::Error#request-errors).
     pub fn get(&self, key: &str) -> Result<Option<V>> {
         self.block_on(self.inner.get(key))
     }
 
     /// Whether `key` holds a live value. Reads only the key and expiry, not the value.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::contains_key`]: an invalid `key`, the
+    /// [request errors](crate::Error#request-errors).
     pub fn contains_key(&self, key: &str) -> Result<bool> {
         self.block_on(self.inner.contains_key(key))
     }
@@ -179,6 +207,13 @@ impl<V: Serialize + DeserializeOwned + Send> DynamoDbDict<V> {
     ///
     /// If the previous value cannot be decoded (written by another serializer or type), the new
     /// value is still stored and the decoding error is returned.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::insert`]: an invalid `key`, a `value` that cannot be encoded or is
+    /// too large, the [decoding errors](crate::Error#decoding-errors) of the previous value,
+    /// [`Error::Conflict`](crate::Error::Conflict), the
+    /// [request errors](crate::Error#request-errors).
     pub fn insert(&self, key: &str, value: V) -> Result<Option<V>> {
         self.block_on(self.inner.insert(key, value))
     }
@@ -187,24 +222,45 @@ impl<V: Serialize + DeserializeOwned + Send> DynamoDbDict<V> {
     /// rounded up). Needs expiry enabled on the builder (the default). A `ttl` reaching past
     /// the year 9999 (such as `Duration::MAX`) means the value never expires; zero means it is
     /// expired at once.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::insert_with_ttl`]: those of [`insert`](Self::insert), and
+    /// [`Error::Config`](crate::Error::Config) when expiry is turned off on this map.
     pub fn insert_with_ttl(&self, key: &str, value: V, ttl: Duration) -> Result<Option<V>> {
         self.block_on(self.inner.insert_with_ttl(key, value, ttl))
     }
 
     /// Stores `value` at `key` without reading the previous value (cheaper than
     /// [`insert`](Self::insert) when the old value is not needed).
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::set`]: an invalid `key`, a `value` that cannot be encoded or is too
+    /// large, the [request errors](crate::Error#request-errors).
     pub fn set(&self, key: &str, value: V) -> Result<()> {
         self.block_on(self.inner.set(key, value))
     }
 
     /// Stores `value` at `key`, expiring at `expires` (`None`: never), without reading the
     /// previous value. See [`AsyncDynamoDbDict::set_expiring_at`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::set_expiring_at`]: those of [`set`](Self::set), and
+    /// [`Error::Config`](crate::Error::Config) when `expires` is set and expiry is turned off on
+    /// this map.
     pub fn set_expiring_at(&self, key: &str, value: V, expires: Option<SystemTime>) -> Result<()> {
         self.block_on(self.inner.set_expiring_at(key, value, expires))
     }
 
     /// Removes `key`; returns whether a live value was there. Never decodes the value, so it
     /// also removes values this map cannot read.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::remove`]: an invalid `key`, the
+    /// [request errors](crate::Error#request-errors).
     pub fn remove(&self, key: &str) -> Result<bool> {
         self.block_on(self.inner.remove(key))
     }
@@ -213,11 +269,24 @@ impl<V: Serialize + DeserializeOwned + Send> DynamoDbDict<V> {
     /// item; a large value is read first and deleted only if it is still the one read). A
     /// value written by another serializer is left in place and reported as
     /// [`Error::SerializerMismatch`](crate::Error::SerializerMismatch).
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::pop`]: an invalid `key`, the
+    /// [decoding errors](crate::Error#decoding-errors),
+    /// [`Error::Conflict`](crate::Error::Conflict), the
+    /// [request errors](crate::Error#request-errors).
     pub fn pop(&self, key: &str) -> Result<Option<V>> {
         self.block_on(self.inner.pop(key))
     }
 
     /// Removes and returns some live entry, or `None` when the namespace is empty.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::popitem`]: the [decoding errors](crate::Error#decoding-errors),
+    /// [`Error::Conflict`](crate::Error::Conflict), the
+    /// [request errors](crate::Error#request-errors).
     pub fn popitem(&self) -> Result<Option<(String, V)>> {
         self.block_on(self.inner.popitem())
     }
@@ -227,6 +296,13 @@ impl<V: Serialize + DeserializeOwned + Send> DynamoDbDict<V> {
     /// instead (`ReturnValuesOnConditionCheckFailure`). Concurrent callers racing on a missing
     /// key all get the same value back. An expired value counts as missing. A large `default`
     /// is uploaded only when the key holds no live value.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::setdefault`]: an invalid `key`, a `default` that cannot be encoded
+    /// or is too large, the [decoding errors](crate::Error#decoding-errors),
+    /// [`Error::Conflict`](crate::Error::Conflict), the
+    /// [request errors](crate::Error#request-errors).
     pub fn setdefault(&self, key: &str, default: V) -> Result<V> {
         self.block_on(self.inner.setdefault(key, default))
     }
@@ -234,6 +310,11 @@ impl<V: Serialize + DeserializeOwned + Send> DynamoDbDict<V> {
     /// [`setdefault`](Self::setdefault) with a default computed only when needed: the key is
     /// read first, and `default` is called (then stored as by `setdefault`, atomically) only
     /// when it holds no live value. One round trip when the key is set, two when it is not.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::setdefault_with`]: those of [`get`](Self::get) and
+    /// [`setdefault`](Self::setdefault).
     pub fn setdefault_with<F>(&self, key: &str, default: F) -> Result<V>
     where
         F: FnOnce() -> V + Send,
@@ -244,6 +325,11 @@ impl<V: Serialize + DeserializeOwned + Send> DynamoDbDict<V> {
     /// Stores many entries with `BatchWriteItem` (25 per request, several in flight, unprocessed
     /// items retried with backoff). Every value is encoded and checked before the first request.
     /// When a key appears twice, the last value wins.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::insert_many`]: an invalid key, or a value that cannot be encoded or
+    /// is too large (before the first request), the [request errors](crate::Error#request-errors).
     pub fn insert_many<K: AsRef<str>>(
         &self,
         entries: impl IntoIterator<Item = (K, V)>,
@@ -252,6 +338,10 @@ impl<V: Serialize + DeserializeOwned + Send> DynamoDbDict<V> {
     }
 
     /// Same as [`insert_many`](Self::insert_many) (named after Python's `dict.update`).
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::update`]: those of [`insert_many`](Self::insert_many).
     pub fn update<K: AsRef<str>>(&self, entries: impl IntoIterator<Item = (K, V)>) -> Result<()> {
         self.insert_many(entries)
     }
@@ -259,6 +349,12 @@ impl<V: Serialize + DeserializeOwned + Send> DynamoDbDict<V> {
     /// The values of many keys, in the order asked (`None` for absent or expired keys), read
     /// with `BatchGetItem` (100 keys per request, several in flight). Takes the same key
     /// collections as [`bulk_delete`](Self::bulk_delete).
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::get_many`]: an invalid key (before the first request), the
+    /// [decoding errors](crate::Error#decoding-errors), the
+    /// [request errors](crate::Error#request-errors).
     pub fn get_many<K: AsRef<str>>(
         &self,
         keys: impl IntoIterator<Item = K>,
@@ -268,6 +364,11 @@ impl<V: Serialize + DeserializeOwned + Send> DynamoDbDict<V> {
 
     /// Deletes many keys with `BatchWriteItem` (25 per request, several in flight). Missing keys
     /// are not errors.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::bulk_delete`]: an invalid key (before the first request), the
+    /// [request errors](crate::Error#request-errors).
     pub fn bulk_delete<K: AsRef<str>>(&self, keys: impl IntoIterator<Item = K>) -> Result<()> {
         self.block_on(self.inner.bulk_delete(keys))
     }
@@ -275,17 +376,29 @@ impl<V: Serialize + DeserializeOwned + Send> DynamoDbDict<V> {
     /// Deletes every item of this namespace (other namespaces are untouched), expired ones too.
     /// The storage of the large values it deletes is reclaimed with them; a large value being
     /// written at the same time is not touched (it stays readable if its write lands after).
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::clear`]: the [request errors](crate::Error#request-errors).
     pub fn clear(&self) -> Result<()> {
         self.block_on(self.inner.clear())
     }
 
     /// The exact number of live entries: a `COUNT` query per shard, run concurrently (not
     /// `DescribeTable`'s estimate, which AWS refreshes about every six hours).
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::len`]: the [request errors](crate::Error#request-errors).
     pub fn len(&self) -> Result<usize> {
         self.block_on(self.inner.len())
     }
 
     /// Whether the namespace holds no live entry (stops at the first one found).
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncDynamoDbDict::is_empty`]: the [request errors](crate::Error#request-errors).
     pub fn is_empty(&self) -> Result<bool> {
         self.block_on(self.inner.is_empty())
     }

@@ -38,6 +38,52 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A transient error ([`Error::is_transient`]) from a write does not prove that nothing was
 /// written: the request may have reached DynamoDB and only the answer been lost, and a batch
 /// may have applied some of its requests. Repeating the call is safe.
+///
+/// # Errors shared by many calls
+///
+/// The "Errors" section of each method names the variants particular to it and links here for
+/// the lists that many methods share.
+///
+/// ## Request errors
+///
+/// Every call that sends requests to DynamoDB can fail with:
+///
+/// - [`Error::Timeout`]: DynamoDB did not answer within the [`Timeouts`](crate::Timeouts), or
+///   the upload of a large value took longer than half the
+///   [sweep grace](crate::DictBuilder::sweep_grace);
+/// - [`Error::Connection`]: the endpoint could not be reached, or the connection broke;
+/// - [`Error::Credentials`]: no credentials were found, or DynamoDB rejected them;
+/// - [`Error::AccessDenied`]: the credentials may not make a request the call needs;
+/// - [`Error::Throttled`]: DynamoDB still throttled the request after every retry (the SDK's
+///   attempts for single requests,
+///   [`BatchOptions::max_attempts`](crate::BatchOptions::max_attempts) for batches);
+/// - [`Error::TableNotFound`]: the table is gone (deleted after the map was opened), or, for a
+///   map opened with [`OpenMode::Trust`](crate::OpenMode::Trust), was never there: that mode
+///   sends its first request with the first operation;
+/// - [`Error::LayoutMismatch`]: with [`OpenMode::Trust`](crate::OpenMode::Trust), the first
+///   operation found the table laid out by an incompatible configuration (key schema, shards);
+/// - [`Error::Service`]: any other error DynamoDB reported, with its code;
+/// - [`Error::Config`], rarely: the AWS SDK could not build a request from the configuration;
+/// - [`Error::Runtime`]: for [`AsyncDynamoDbDict`](crate::AsyncDynamoDbDict) and
+///   [`AsyncDynamoDbCache`](crate::cache::AsyncDynamoDbCache), the future was polled outside a
+///   tokio runtime; for [`DynamoDbDict`](crate::DynamoDbDict) and
+///   [`DynamoDbCache`](crate::DynamoDbCache), the internal runtime, or the helper thread that
+///   runs a blocking call made inside an async runtime, could not be started (thread or
+///   resource exhaustion).
+///
+/// [`Error::is_transient`] tells which of them may succeed when tried again later.
+///
+/// ## Decoding errors
+///
+/// Every call that reads stored values back fails, naming the key, when one cannot be read:
+///
+/// - [`Error::Deserialize`]: the value is corrupt or of another type than the map's (or a
+///   chunk of a large value is missing);
+/// - [`Error::SerializerMismatch`]: the value was written by another serializer pipeline
+///   (another format or other stages, signed or not);
+/// - [`Error::BadSignature`]: the map's serializer signs, and the value is unsigned, was
+///   altered or copied from another key, or was signed with another secret key;
+/// - [`Error::Conflict`]: other writers replaced a large value every time the call read it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

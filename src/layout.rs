@@ -76,6 +76,11 @@ pub(crate) const LARGE_MARKER: &str = "large";
 const MARKERS: [&str; 1] = [LARGE_MARKER];
 
 /// Checks a key before any request.
+///
+/// # Errors
+///
+/// [`Error::EmptyKey`] for an empty key; [`Error::KeyTooLong`] for a key over [`MAX_KEY_BYTES`]
+/// bytes.
 pub fn validate_key(key: &str) -> Result<()> {
     if key.is_empty() {
         return Err(Error::EmptyKey);
@@ -90,6 +95,10 @@ pub fn validate_key(key: &str) -> Result<()> {
 }
 
 /// Checks a table name against DynamoDB's rules: 3 to 255 characters of `a-z A-Z 0-9 _ - .`.
+///
+/// # Errors
+///
+/// [`Error::InvalidTableName`], saying which rule the name breaks.
 pub fn validate_table_name(name: &str) -> Result<()> {
     let err = |reason| Error::InvalidTableName {
         name: name.to_owned(),
@@ -114,6 +123,10 @@ pub const RESERVED_SUFFIXES: [&str; 2] = [".responses", ".redirects"];
 /// Checks a map's namespace name: 1 to 255 bytes of printable characters other than `#`, not
 /// ending in a suffix reserved for the response cache ([`RESERVED_SUFFIXES`]), so that a map
 /// never shares a cache's items by accident.
+///
+/// # Errors
+///
+/// [`Error::InvalidNamespace`], saying which rule the name breaks.
 pub fn validate_namespace(name: &str) -> Result<()> {
     validate_namespace_text(name)?;
     if RESERVED_SUFFIXES

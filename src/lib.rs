@@ -25,6 +25,8 @@
 //! # Ok::<(), dynamodict::Error>(())
 //! ```
 #![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod async_dict;
 pub mod cache;

@@ -115,8 +115,19 @@ pub trait Stage: Send + Sync + fmt::Debug {
     /// A short, stable name recorded with every item (e.g. `"zstd"`).
     fn id(&self) -> Cow<'static, str>;
     /// Transforms bytes on the way into the table.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the stage reports, failing the write before any request; by convention
+    /// [`Error::Serialize`] naming `key`.
     fn encode(&self, key: &str, data: Vec<u8>) -> Result<Vec<u8>>;
     /// Reverses [`encode`](Stage::encode) on the way out.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the stage reports for bytes it cannot decode, failing the read: by convention
+    /// [`Error::Deserialize`] naming `key`, or [`Error::BadSignature`] for data that fails a check
+    /// of authenticity (as [`Signer`] does).
     fn decode(&self, key: &str, data: Vec<u8>) -> Result<Vec<u8>>;
 }
 
@@ -149,18 +160,36 @@ pub trait Stage: Send + Sync + fmt::Debug {
 /// as garbage.
 ///
 /// ```
-/// use dynamodict::{Encoded, Serializer};
+/// use dynamodict::{DynamoDbDict, Encoded, Error, Serializer};
+/// use serde::{Deserialize, Serialize};
 ///
-/// let s = Serializer::json().signed(b"secret key", b"salt");
-/// let encoded = s.dumps("greeting", &"hello")?;
-/// let back: String = s.loads("greeting", encoded.clone())?;
-/// assert_eq!(back, "hello");
+/// #[derive(Serialize, Deserialize, Debug, PartialEq)]
+/// struct Point { x: i32, y: i32 }
+/// let p = || Point { x: 1, y: 2 };
 ///
-/// // The signature binds the value to its key: moving it to another key is detected.
-/// assert!(matches!(
-///     s.loads::<String>("other", encoded),
-///     Err(dynamodict::Error::BadSignature { .. })
-/// ));
+/// // JSON is readable by any tool; bincode (the default) is compact.
+/// let json = Serializer::json().dumps("p", &p())?;
+/// assert_eq!(json, Encoded::Bytes(br#"{"x":1,"y":2}"#.to_vec()));
+/// assert_eq!(Serializer::bincode().dumps("p", &p())?.stored_size(), 2);
+///
+/// // Signed: an HMAC-SHA256 tag over the key and the value is stored with the value and
+/// // checked on every read, so a value altered in the table, or copied to another key, fails.
+/// let signed = Serializer::json().signed("a long random secret", "salt");
+/// let points: DynamoDbDict<Point> = DynamoDbDict::builder("doc-serializers")
+///     .namespace("points")
+///     .serializer(signed.clone())
+///     .local() // the embedded DynamoDB Local
+///     .build()?;
+/// points.set("p", p())?;
+/// assert_eq!(points.get("p")?, Some(p()));
+/// let copied = signed.dumps("p", &p())?;
+/// assert!(matches!(signed.loads::<Point>("q", copied), Err(Error::BadSignature { .. })));
+///
+/// // Every item records its pipeline's id: read with another pipeline, it is an error, never
+/// // garbage.
+/// assert_eq!(signed.id(), "json+hmac-sha256");
+/// let unsigned: DynamoDbDict<Point> = points.with_namespace("points", Serializer::json())?;
+/// assert!(matches!(unsigned.get("p"), Err(Error::SerializerMismatch { .. })));
 /// # Ok::<(), dynamodict::Error>(())
 /// ```
 #[derive(Clone)]
@@ -242,8 +271,9 @@ impl Serializer {
 
     /// Appends a byte stage.
     ///
-    /// Fails with [`Error::Config`] for the document format, whose payload is not bytes, and after
-    /// [`signed`](Self::signed) on a document.
+    /// # Errors
+    ///
+    /// [`Error::Config`] for the document format, whose payload is not bytes (signed or not).
     pub fn with_stage(mut self, stage: impl Stage + 'static) -> Result<Self> {
         if self.format == Format::Document {
             return Err(Error::Config(
@@ -286,12 +316,23 @@ impl Serializer {
 
     /// Compresses values with zstd at the given level (1-22; 3 is a good default). Values that
     /// do not shrink are stored as they are, flagged by a one-byte header.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for the document format, whose payload is not bytes.
     #[cfg(feature = "compression")]
     pub fn compressed(self, level: i32) -> Result<Self> {
         self.with_stage(Zstd::new(level))
     }
 
     /// Encodes a value for the item at `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Serialize`] when the format cannot encode the value (its `Serialize`
+    /// implementation fails, or the format has no form for it); [`Error::Config`] when the
+    /// pipeline signs with an empty secret key (see [`check`](Self::check)); the error of a
+    /// [`Stage`] that fails.
     pub fn dumps<V: Serialize + ?Sized>(&self, key: &str, value: &V) -> Result<Encoded> {
         self.check()?;
         let ser_err = |message: String| Error::Serialize {
@@ -319,6 +360,14 @@ impl Serializer {
     }
 
     /// Decodes a value read from the item at `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Deserialize`] when the payload is corrupt, of another type than `V`, nested too
+    /// deeply, larger than [`MAX_DECODED_SIZE`] or not the kind the format stores (bytes or a
+    /// document); [`Error::BadSignature`] when the pipeline signs and the value is unsigned,
+    /// altered, signed for another key or with another secret key; [`Error::Config`] when the
+    /// pipeline signs with an empty secret key; the error of a [`Stage`] that fails.
     pub fn loads<V: DeserializeOwned>(&self, key: &str, encoded: Encoded) -> Result<V> {
         self.load(key, encoded, None)
     }

@@ -16,6 +16,36 @@ use crate::{AsyncDynamoDbDict, Error, Result};
 
 /// What [`AsyncDynamoDbCache::delete`] (and [`DynamoDbCache::delete`](super::DynamoDbCache::delete))
 /// removes: the union of every condition given.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use dynamodict::cache::{CachedRequest, CachedResponse, DeleteFilter, DynamoDbCache};
+///
+/// let cache = DynamoDbCache::builder("doc-http-cache")
+///     .namespace("doc-delete")
+///     .ttl_grace(Duration::from_secs(3600)) // expired responses stay stored for an hour
+///     .local()
+///     .build()?;
+/// cache.clear()?;
+/// let save = |url: &str, expires: Option<SystemTime>| {
+///     let response = CachedResponse::new(CachedRequest::new("GET", url), 200, b"..".to_vec());
+///     cache.save_response(&response, None, expires)
+/// };
+/// let a = save("https://example.com/a", None)?.expect("saved");
+/// save("https://example.com/b", None)?;
+/// save("https://example.com/stale", Some(SystemTime::now() - Duration::from_secs(60)))?;
+/// save("https://example.com/kept", None)?;
+///
+/// // Deletes what any condition selects: a key, a URL, every expired response.
+/// cache.delete(DeleteFilter {
+///     keys: vec![a],
+///     urls: vec!["https://example.com/b".to_owned()],
+///     expired: true,
+///     ..DeleteFilter::default()
+/// })?;
+/// assert_eq!(cache.urls()?, ["https://example.com/kept"]);
+/// # Ok::<(), dynamodict::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct DeleteFilter {
     /// These cache keys (responses or redirect aliases).
@@ -167,6 +197,10 @@ impl AsyncDynamoDbCache {
     }
 
     /// The cache key of a request (see [`create_key`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] when the request URL is not an absolute URL. Sends no request.
     pub fn create_key<R: KeySource + ?Sized>(&self, request: &R) -> Result<String> {
         create_key(request, &self.key_options)
     }
@@ -194,6 +228,16 @@ impl AsyncDynamoDbCache {
     /// allows it (method, status, filter, `no-store`), expiring at `expires` (default: from the
     /// policy). Ignored parameters are redacted from the stored copy. Each redirect in its
     /// history gets an alias to the key. Returns the key, or `None` when not saved.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] when a key is computed from a URL that is not absolute (the request's,
+    /// without `cache_key`, or a redirect's in `history`); [`Error::EmptyKey`] or
+    /// [`Error::KeyTooLong`] for an invalid `cache_key`; [`Error::Serialize`] or
+    /// [`Error::ItemTooLarge`] when the response cannot be encoded or is too large;
+    /// [`Error::Config`] when a response expires and expiry is turned off on the cache's map
+    /// (`ttl(false)` through [`CacheBuilder::dict`]); the [request errors](Error#request-errors). A
+    /// response the policy does not save is `Ok(None)`, not an error.
     pub async fn save_response(
         &self,
         response: &CachedResponse,
@@ -241,6 +285,12 @@ impl AsyncDynamoDbCache {
     /// The response saved under `key`, following a redirect alias if `key` is one. Expired
     /// responses are returned (check [`CachedResponse::is_expired`]) until their grace period
     /// ends, and not after, to the millisecond (DynamoDB's TTL works in whole seconds).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyKey`] or [`Error::KeyTooLong`] for an invalid `key`; the
+    /// [decoding errors](Error#decoding-errors) for an entry (response or redirect alias) that
+    /// cannot be read with the cache's settings; the [request errors](Error#request-errors).
     pub async fn get_response(&self, key: &str) -> Result<Option<CachedResponse>> {
         let found = match self.responses.get(key).await? {
             Some(r) => Some(r),
@@ -257,6 +307,12 @@ impl AsyncDynamoDbCache {
     }
 
     /// The cached response to `request`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] when the request URL is not an absolute URL; the
+    /// [decoding errors](Error#decoding-errors) and the [request errors](Error#request-errors), as
+    /// [`get_response`](Self::get_response).
     pub fn get_response_for<R: KeySource + ?Sized>(
         &self,
         request: &R,
@@ -266,11 +322,21 @@ impl AsyncDynamoDbCache {
     }
 
     /// Whether a response (or a redirect alias) is saved under `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyKey`] or [`Error::KeyTooLong`] for an invalid `key`; the
+    /// [request errors](Error#request-errors).
     pub async fn contains(&self, key: &str) -> Result<bool> {
         Ok(self.responses.contains_key(key).await? || self.redirects.contains_key(key).await?)
     }
 
     /// Whether a response to `request` is saved.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] when the request URL is not an absolute URL; the
+    /// [request errors](Error#request-errors).
     pub fn contains_request<R: KeySource + ?Sized>(
         &self,
         request: &R,
@@ -280,16 +346,31 @@ impl AsyncDynamoDbCache {
     }
 
     /// Whether a response to `method url` is saved.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] when `url` is not an absolute URL; the
+    /// [request errors](Error#request-errors).
     pub async fn has_url(&self, url: &str, method: &str) -> Result<bool> {
         self.contains(&self.url_key(url, method)?).await
     }
 
     /// Deletes the response to `method url`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] when `url` is not an absolute URL; the
+    /// [request errors](Error#request-errors).
     pub async fn delete_url(&self, url: &str, method: &str) -> Result<()> {
         self.delete_urls([url], method).await
     }
 
     /// Deletes the responses to `method` requests for these URLs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] when a URL is not absolute (before any request); the
+    /// [request errors](Error#request-errors).
     pub fn delete_urls<S: AsRef<str>>(
         &self,
         urls: impl IntoIterator<Item = S>,
@@ -311,6 +392,14 @@ impl AsyncDynamoDbCache {
     /// Deletes every response matching any condition of `filter`, and the redirect aliases
     /// pointing to them. A key (or URL) that is itself a redirect alias deletes only that
     /// alias, never the response it points to. Keys that are not there are not errors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] for a URL of `filter.requests` or `filter.urls` that is not absolute;
+    /// [`Error::EmptyKey`] or [`Error::KeyTooLong`] for an invalid key in `filter.keys`;
+    /// [`Error::Conflict`] when other writers kept replacing a large response while it was read;
+    /// the [request errors](Error#request-errors). Entries that cannot be decoded are never an
+    /// error here: they are skipped, or deleted with `filter.invalid`.
     pub async fn delete(&self, filter: DeleteFilter) -> Result<()> {
         let mut doomed: BTreeSet<String> = filter.keys.iter().cloned().collect();
         for request in &filter.requests {
@@ -403,6 +492,11 @@ impl AsyncDynamoDbCache {
     }
 
     /// The distinct URLs of the saved responses, sorted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Conflict`] when other writers kept replacing a large response while it was read;
+    /// the [request errors](Error#request-errors). Entries that cannot be decoded are skipped.
     pub async fn urls(&self) -> Result<Vec<String>> {
         let mut urls = BTreeSet::new();
         let mut responses = self.filter(Selection::default());
@@ -414,6 +508,12 @@ impl AsyncDynamoDbCache {
 
     /// The number of saved responses that `filter` selects. The default filter (every readable
     /// response) is a `COUNT` query that transfers no response; any other reads them all.
+    ///
+    /// # Errors
+    ///
+    /// The [request errors](Error#request-errors); with a filter other than the default,
+    /// [`Error::Conflict`] when other writers kept replacing a large response while it was read.
+    /// Entries that cannot be decoded are counted only when `filter.invalid` selects them.
     pub async fn response_count(&self, filter: Selection) -> Result<usize> {
         if filter == Selection::default() {
             return self.responses.len().await;
@@ -428,6 +528,13 @@ impl AsyncDynamoDbCache {
     }
 
     /// Sets a new expiry, relative to now, on every saved response.
+    ///
+    /// # Errors
+    ///
+    /// The [decoding errors](Error#decoding-errors) for the first response that cannot be read (the
+    /// responses before it have their new expiry); [`Error::Config`] when a response expires and
+    /// expiry is turned off on the cache's map (`ttl(false)` through [`CacheBuilder::dict`]); the
+    /// [request errors](Error#request-errors).
     pub async fn reset_expiration(&self, expire_after: ExpireAfter) -> Result<()> {
         let now = SystemTime::now();
         let expires = expire_after.expires_at(now);
@@ -441,6 +548,13 @@ impl AsyncDynamoDbCache {
 
     /// Deletes expired and invalid responses; with `expire_after`, first resets every
     /// response's expiry to it (as requests-cache does).
+    ///
+    /// # Errors
+    ///
+    /// With `expire_after`, the errors of [`reset_expiration`](Self::reset_expiration) (which stops
+    /// at an entry that cannot be decoded, before anything is deleted); then [`Error::Conflict`]
+    /// when other writers kept replacing a large response while it was read; the
+    /// [request errors](Error#request-errors).
     pub async fn remove_expired_responses(&self, expire_after: Option<ExpireAfter>) -> Result<()> {
         if let Some(expire_after) = expire_after {
             self.reset_expiration(expire_after).await?;
@@ -455,6 +569,15 @@ impl AsyncDynamoDbCache {
 
     /// Re-keys every response with the current key settings (after changing `match_headers` or
     /// `ignored_parameters`), keeping its expiry. Returns how many moved.
+    ///
+    /// # Errors
+    ///
+    /// The [decoding errors](Error#decoding-errors) for the first response that cannot be read;
+    /// [`Error::InvalidUrl`] for a stored request whose URL is not absolute (saved under an
+    /// explicit key); [`Error::Config`] when a response expires and expiry is turned off on the
+    /// cache's map (`ttl(false)` through [`CacheBuilder::dict`]); the
+    /// [request errors](Error#request-errors). Responses moved before the error stay moved, under
+    /// both keys.
     pub async fn recreate_keys(&self) -> Result<usize> {
         let mut moved = 0;
         let mut old_keys = Vec::new();
@@ -477,6 +600,13 @@ impl AsyncDynamoDbCache {
     }
 
     /// Copies every response and redirect alias of `other` into this cache.
+    ///
+    /// # Errors
+    ///
+    /// The [decoding errors](Error#decoding-errors) for the first entry of `other` that cannot be
+    /// read with `other`'s settings; [`Error::Config`] when a response expires and expiry is turned
+    /// off on the cache's map (`ttl(false)` through [`CacheBuilder::dict`]); the
+    /// [request errors](Error#request-errors).
     pub async fn update(&self, other: &AsyncDynamoDbCache) -> Result<()> {
         let mut items = other.responses.items();
         while let Some(item) = items.next().await {
@@ -493,6 +623,10 @@ impl AsyncDynamoDbCache {
     }
 
     /// Deletes every response and redirect alias.
+    ///
+    /// # Errors
+    ///
+    /// The [request errors](Error#request-errors).
     pub async fn clear(&self) -> Result<()> {
         self.responses.clear().await?;
         self.redirects.clear().await

@@ -19,6 +19,35 @@ pub const DEFAULT_SALT: &str = "dynamodict-cache";
 /// Builds a [`DynamoDbCache`] ([`build`](Self::build)) or an [`AsyncDynamoDbCache`]
 /// ([`build_async`](Self::build_async)). Get one from [`DynamoDbCache::builder`] or
 /// [`AsyncDynamoDbCache::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use dynamodict::cache::{CachedRequest, CachedResponse, DynamoDbCache, ExpireAfter};
+///
+/// let cache = DynamoDbCache::builder("doc-http-cache")
+///     .namespace("doc-builder") // namespaces "doc-builder.responses" and "doc-builder.redirects"
+///     .expire_after(ExpireAfter::After(Duration::from_secs(600)))
+///     .urls_expire_after("*.example.com/static/", ExpireAfter::Never) // the first match wins
+///     .urls_expire_after("*.example.com/private/", ExpireAfter::DoNotCache)
+///     .allowed_codes([200, 404])
+///     .secret_key("a long random secret") // entries are signed: tampering is detected
+///     .local()
+///     .build()?;
+///
+/// let save = |url: &str, status| {
+///     let response = CachedResponse::new(CachedRequest::new("GET", url), status, b"..".to_vec());
+///     cache.save_response(&response, None, None)
+/// };
+/// let expires = |key: &str| cache.get_response(key).map(|r| r.expect("saved").expires);
+///
+/// let css = save("https://cdn.example.com/static/app.css", 200)?.expect("saved");
+/// assert_eq!(expires(&css)?, None); // never expires
+/// let missing = save("https://www.example.com/missing", 404)?.expect("404 is allowed");
+/// assert!(expires(&missing)?.is_some()); // in 10 minutes
+/// assert_eq!(save("https://www.example.com/oops", 500)?, None); // 500 is not
+/// assert_eq!(save("https://www.example.com/private/me", 200)?, None); // DoNotCache
+/// # Ok::<(), dynamodict::Error>(())
+/// ```
 pub struct CacheBuilder {
     dict: DictBuilder<CachedResponse>,
     namespace: String,
@@ -215,6 +244,13 @@ impl CacheBuilder {
 
     /// Connects, opens the table as [`open_mode`](Self::open_mode) says and returns the
     /// blocking cache.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a URL pattern given to [`urls_expire_after`](Self::urls_expire_after)
+    /// that is not a valid glob, or for a [`salt`](Self::salt) without a
+    /// [`secret_key`](Self::secret_key); [`Error::InvalidNamespace`] for a namespace that is not
+    /// allowed; then the errors of the map's [`DictBuilder::build`].
     pub fn build(self) -> Result<DynamoDbCache> {
         let (dict, finish) = self.split()?;
         let responses = dict.build()?;
@@ -223,6 +259,11 @@ impl CacheBuilder {
 
     /// Connects, opens the table as [`open_mode`](Self::open_mode) says and returns the async cache, on the caller's
     /// runtime.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`build`](Self::build). The future must run inside a tokio runtime (with IO
+    /// and time enabled).
     pub async fn build_async(self) -> Result<AsyncDynamoDbCache> {
         let (dict, finish) = self.split()?;
         let responses = dict.build_async().await?;

@@ -728,6 +728,36 @@ impl From<HttpVersion> for http::Version {
 /// Before it is stored, the cache redacts it (see
 /// [`redact`](crate::cache::redact)) so that ignored parameters such as API keys never
 /// reach the table.
+///
+/// ```
+/// use dynamodict::cache::{CachedRequest, CachedResponse, DynamoDbCache};
+///
+/// let cache = DynamoDbCache::builder("doc-http-cache")
+///     .namespace("doc-request")
+///     .allowed_methods(["GET", "POST"])
+///     .ignored_parameters(["token"]) // left out of the key, and redacted before storage
+///     .local()
+///     .build()?;
+///
+/// let mut search = CachedRequest::new("POST", "https://example.com/search");
+/// search.headers.insert("Content-Type", "application/json");
+/// search.body = br#"{"q": "rust", "page": 1, "token": "SECRET"}"#.to_vec();
+/// let response = CachedResponse::new(search.clone(), 200, b"results".to_vec());
+/// cache.save_response(&response, None, None)?;
+///
+/// // The same search from an `http::Request`: other case, member order and token, same key.
+/// let again = dynamodict::http::Request::post("https://EXAMPLE.com/search")
+///     .header("content-type", "application/json")
+///     .body(r#"{"token":"OTHER","page":1,"q":"rust"}"#)
+///     .expect("a valid request");
+/// let again = CachedRequest::from(&again);
+/// assert_eq!(cache.create_key(&again)?, cache.create_key(&search)?);
+///
+/// let cached = cache.get_response_for(&again)?.expect("saved above");
+/// assert_eq!(cached.body, b"results");
+/// assert!(!String::from_utf8_lossy(&cached.request.body).contains("SECRET"));
+/// # Ok::<(), dynamodict::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedRequest {
     /// The method, e.g. `"GET"`.
