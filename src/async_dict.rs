@@ -83,20 +83,6 @@ impl<V> fmt::Debug for AsyncDynamoDbDict<V> {
     }
 }
 
-/// Fails unless the caller runs inside a tokio runtime (which the SDK needs for its I/O and
-/// timers).
-fn in_runtime() -> Result<()> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Ok(());
-    }
-    Err(Error::Runtime(
-        "an AsyncDynamoDbDict future was polled outside a tokio runtime: await it inside one \
-         (built with IO and time enabled, as #[tokio::main] does), or use DynamoDbDict in \
-         blocking code"
-            .into(),
-    ))
-}
-
 /// Checks keys and drops repeats, keeping the first occurrence's place.
 pub(crate) fn dedupe<'a>(keys: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>> {
     let mut seen = HashSet::new();
@@ -159,7 +145,6 @@ impl<V> AsyncDynamoDbDict<V> {
     /// Every operation starts here: the future must run inside a tokio runtime, and a table
     /// opened with [`OpenMode::Trust`](crate::OpenMode::Trust) has its layout checked first.
     async fn ready(&self) -> Result<()> {
-        in_runtime()?;
         self.store.engine.ready().await
     }
 
@@ -793,6 +778,9 @@ mod tests {
 
     #[test]
     fn outside_a_runtime_is_an_error_not_a_panic() {
-        assert!(matches!(in_runtime(), Err(Error::Runtime(_))));
+        assert!(matches!(
+            crate::engine::bridge::in_runtime(),
+            Err(Error::Runtime(_))
+        ));
     }
 }

@@ -101,3 +101,18 @@ impl Drop for Bridge {
         }
     }
 }
+
+/// Fails unless the caller runs inside a tokio runtime (which the SDK needs for its I/O and
+/// timers): async calls and streams polled elsewhere get [`Error::Runtime`](crate::Error::Runtime)
+/// instead of a panic.
+pub(crate) fn in_runtime() -> crate::Result<()> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Ok(());
+    }
+    Err(crate::Error::Runtime(
+        "an AsyncDynamoDbDict future or stream was polled outside a tokio runtime: await it \
+         inside one (built with IO and time enabled, as #[tokio::main] does), or use \
+         DynamoDbDict in blocking code"
+            .into(),
+    ))
+}

@@ -54,8 +54,10 @@ impl Engine {
     }
 
     /// Checks the table's layout if opening deferred that ([`OpenMode::Trust`]); free after
-    /// the first time.
+    /// the first time. Fails first with [`Error::Runtime`](crate::Error::Runtime) outside a
+    /// tokio runtime.
     pub(crate) async fn ready(&self) -> crate::Result<()> {
+        bridge::in_runtime()?;
         self.table_check
             .ensure(&self.connection, &self.layout)
             .await

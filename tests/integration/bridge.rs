@@ -138,4 +138,18 @@ fn an_async_call_outside_a_runtime_is_an_error() {
         matches!(got, Err(dynamodict::Error::Runtime(ref m)) if m.contains("tokio runtime")),
         "{got:?}"
     );
+    // Streams and the calls made of them too, instead of a panic ("no reactor running").
+    let empty = futures_util::FutureExt::now_or_never(a.is_empty()).expect("ready at once");
+    assert!(
+        matches!(empty, Err(dynamodict::Error::Runtime(_))),
+        "{empty:?}"
+    );
+    let mut keys = a.keys();
+    let first = futures_util::FutureExt::now_or_never(keys.next()).expect("ready at once");
+    assert!(
+        matches!(first, Some(Err(dynamodict::Error::Runtime(_)))),
+        "{first:?}"
+    );
+    let len = futures_util::FutureExt::now_or_never(a.len()).expect("ready at once");
+    assert!(matches!(len, Err(dynamodict::Error::Runtime(_))), "{len:?}");
 }
