@@ -267,7 +267,7 @@ impl<V> DictBuilder<V> {
 
     /// Send requests to this endpoint (DynamoDB Local, a proxy, a VPC endpoint). For a loopback
     /// endpoint, dummy credentials and region `us-east-1` are used unless given. Cannot be
-    /// combined with [`local`](Self::local) ([`Error::Config`]).
+    /// combined with `local()` (feature `local`): that is [`Error::Config`].
     pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.connection.endpoint_url = Some(url.into());
         self

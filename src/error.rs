@@ -279,7 +279,7 @@ pub enum Error {
     Runtime(String),
 
     // ---- HTTP origin (the caching session) -------------------------------------------------
-    /// An HTTP request of a [`CachedSession`](crate::session::CachedSession) to the origin
+    /// An HTTP request of a `session::CachedSession` (feature `reqwest`) to the origin
     /// server failed: it could not connect, timed out, broke off, or redirected too often. No
     /// usable cached response existed (with `stale_if_error`, a stale one is served instead).
     #[error("HTTP request to {url} failed: {message}")]
