@@ -147,6 +147,8 @@ fn dict<V: Serialize + DeserializeOwned>(namespace: &str) -> DynamoDbDict<V> {
     DynamoDbDict::builder(TABLE)
         .namespace(namespace)
         .endpoint_url(endpoint())
+        // `DYNAMODICT_BENCH_NO_CAPACITY=1`: without ReturnConsumedCapacity, as the raw side.
+        .capacity_accounting(std::env::var_os("DYNAMODICT_BENCH_NO_CAPACITY").is_none())
         .batch_options(BatchOptions {
             concurrency: in_flight(),
             ..BatchOptions::default()

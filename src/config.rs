@@ -258,6 +258,18 @@ impl<V> DictBuilder<V> {
         self
     }
 
+    /// Whether every item request asks DynamoDB for the capacity it consumed
+    /// (`ReturnConsumedCapacity = TOTAL`), counted in [`Stats`](crate::Stats)'s
+    /// `read_capacity_units` and `write_capacity_units` and in the operations' spans. Default
+    /// `true`. The answer is a few bytes more per request; DynamoDB Local takes longer to
+    /// answer writes with it (set, insert: about 5–10% more latency in the `map_ops`
+    /// benchmark, see BENCHMARKS.md), so turn it off where latency matters more than the
+    /// figures. Requests, retries, throttles, bytes and chunks are counted either way.
+    pub fn capacity_accounting(mut self, enabled: bool) -> Self {
+        self.connection.capacity_off = !enabled;
+        self
+    }
+
     /// Attempts per request, first try included (SDK standard retry mode with exponential
     /// backoff; default 3).
     pub fn max_attempts(mut self, attempts: u32) -> Self {

@@ -33,6 +33,9 @@ pub(crate) struct ConnectionOptions {
     pub timeouts: Timeouts,
     pub max_attempts: Option<u32>,
     pub local: bool,
+    /// Don't ask DynamoDB for the capacity each request consumed (see
+    /// `DictBuilder::capacity_accounting`).
+    pub capacity_off: bool,
 }
 
 impl fmt::Debug for ConnectionOptions {
@@ -52,6 +55,7 @@ impl fmt::Debug for ConnectionOptions {
             .field("timeouts", &self.timeouts)
             .field("max_attempts", &self.max_attempts)
             .field("local", &self.local)
+            .field("capacity_off", &self.capacity_off)
             .finish()
     }
 }
@@ -346,6 +350,7 @@ impl ConnectionOptions {
         counters: Arc<Counters>,
         endpoint: Arc<Endpoint>,
     ) -> Result<aws_sdk_dynamodb::Config> {
+        let capacity_off = self.capacity_off;
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(self.timeouts.connect)
             .operation_attempt_timeout(self.timeouts.attempt)
@@ -400,7 +405,10 @@ impl ConnectionOptions {
             .timeout_config(timeouts)
             .retry_config(retry)
             .retry_partition(RetryPartition::custom("dynamodict").build())
-            .interceptor(Accounting { counters })
+            .interceptor(Accounting {
+                counters,
+                ask_capacity: !capacity_off,
+            })
             .build();
         if config.region().is_none() {
             return Err(Error::Config(

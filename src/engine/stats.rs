@@ -163,6 +163,8 @@ pub(crate) async fn observe<T, E: std::fmt::Display>(
 #[derive(Debug, Clone)]
 pub(crate) struct Accounting {
     pub counters: Arc<Counters>,
+    /// Ask for `ReturnConsumedCapacity = TOTAL` (see `DictBuilder::capacity_accounting`).
+    pub ask_capacity: bool,
 }
 
 /// Sets `ReturnConsumedCapacity = TOTAL` on the item operations' inputs.
@@ -222,6 +224,9 @@ impl Intercept for Accounting {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        if !self.ask_capacity {
+            return Ok(());
+        }
         let input = context.input_mut();
         ask_capacity!(
             input,

@@ -45,28 +45,25 @@ pub(crate) enum Joining {
 impl Store {
     /// Reads `key`'s current item, a large value's chunks joined in.
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Item>> {
-        let item = self
-            .engine
+        let item = self.read_item(key).await?;
+        self.current(key, item).await
+    }
+
+    /// `key`'s item as stored, read as the map's reads are (consistent unless turned off).
+    async fn read_item(&self, key: &str) -> Result<Option<Item>> {
+        self.engine
             .get_item(
                 self.engine.layout.item_key(key),
                 self.engine.consistent_reads,
                 None,
             )
-            .await?;
-        self.current(key, item).await
+            .await
     }
 
     /// Reads `key`'s live value as stored, whatever serializer wrote it, a large value's
     /// chunks joined in; `None` when absent or expired.
     pub(crate) async fn get_stored(&self, key: &str) -> Result<Option<StoredValue>> {
-        let item = self
-            .engine
-            .get_item(
-                self.engine.layout.item_key(key),
-                self.engine.consistent_reads,
-                None,
-            )
-            .await?;
+        let item = self.read_item(key).await?;
         match self.current_as(key, item, Joining::Any).await? {
             Some(item) if self.is_live(&item) => StoredValue::from_item(key, item).map(Some),
             _ => Ok(None),

@@ -103,6 +103,16 @@ fn unreachable_endpoint_names_the_url_and_the_cause() {
     );
 }
 
+/// Fails unless the child process printed exactly the line `expected`.
+fn assert_child_printed(out: &std::process::Output, expected: &str) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l == expected),
+        "expected the line\n{expected}\nin the child's output:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn unreachable_endpoint_from_the_environment_says_so() {
     let port = closed_port();
@@ -116,16 +126,11 @@ fn unreachable_endpoint_from_the_environment_says_so() {
             ),
         ],
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
     let expected = format!(
         "MESSAGE Connection: could not reach DynamoDB at http://127.0.0.1:{port} (from \
          DYNAMODICT_ENDPOINT): connection refused"
     );
-    assert!(
-        stdout.lines().any(|l| l == expected),
-        "expected the line\n{expected}\nin the child's output:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_child_printed(&out, &expected);
 }
 
 /// Builds a map with `.local()` and prints the error (run by the test above in a child
@@ -326,16 +331,11 @@ fn missing_credentials_say_what_to_set() {
         .output()
         .expect("starting the child test process");
     let _ = std::fs::remove_dir_all(&home);
-    let stdout = String::from_utf8_lossy(&out.stdout);
     let expected = "MESSAGE Credentials: no AWS credentials were found: pass them with \
                     `.credentials(..)`, set AWS_PROFILE (a profile in ~/.aws/config) or \
                     AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use `.local()` for the \
                     embedded DynamoDB Local";
-    assert!(
-        stdout.lines().any(|l| l == expected),
-        "expected the line\n{expected}\nin the child's output:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_child_printed(&out, expected);
 }
 
 /// Builds a map on AWS's own endpoint without any credentials (run by the test above, in a
