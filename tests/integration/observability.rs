@@ -266,3 +266,22 @@ fn child_quiet_workload() {
     map.sweep().unwrap();
     map.get("missing").unwrap();
 }
+
+#[test]
+fn capacity_accounting_can_be_turned_off_and_requests_are_still_counted() {
+    let map: DynamoDbDict<u32> = builder("no-capacity")
+        .capacity_accounting(false)
+        .build()
+        .unwrap();
+    let before = map.stats();
+    map.set("k", 1).unwrap();
+    assert_eq!(map.get("k").unwrap(), Some(1));
+    let after = map.stats();
+    assert!(after.requests - before.requests >= 2, "{after:?}");
+    assert!(after.bytes_received > before.bytes_received, "{after:?}");
+    assert_eq!(
+        (after.read_capacity_units, after.write_capacity_units),
+        (0.0, 0.0),
+        "{after:?}"
+    );
+}
