@@ -262,7 +262,7 @@ impl<V> DictBuilder<V> {
     /// (`ReturnConsumedCapacity = TOTAL`), counted in [`Stats`](crate::Stats)'s
     /// `read_capacity_units` and `write_capacity_units` and in the operations' spans. Default
     /// `true`. The answer is a few bytes more per request; DynamoDB Local takes longer to
-    /// answer writes with it (set, insert: about 5–10% more latency in the `map_ops`
+    /// answer writes with it (set, insert: about 10% more latency in the `map_ops`
     /// benchmark, see BENCHMARKS.md), so turn it off where latency matters more than the
     /// figures. Requests, retries, throttles, bytes and chunks are counted either way.
     pub fn capacity_accounting(mut self, enabled: bool) -> Self {
