@@ -86,15 +86,20 @@ fn build_err<V>(b: dynamodict::DictBuilder<V>) -> Error {
 
 // ---- unreachable endpoints -----------------------------------------------------------------
 
+/// The error of building a map on `endpoint`, one attempt, short timeouts.
+fn error_at(endpoint: String) -> Error {
+    build_err(
+        DynamoDbDict::<u8>::builder("some-table")
+            .endpoint_url(endpoint)
+            .max_attempts(1)
+            .timeouts(SHORT),
+    )
+}
+
 #[test]
 fn unreachable_endpoint_names_the_url_and_the_cause() {
     let port = closed_port();
-    let err = build_err(
-        DynamoDbDict::<u8>::builder("some-table")
-            .endpoint_url(format!("http://127.0.0.1:{port}"))
-            .max_attempts(1)
-            .timeouts(SHORT),
-    );
+    let err = error_at(format!("http://127.0.0.1:{port}"));
     assert!(matches!(err, Error::Connection { .. }), "{err:?}");
     assert_message(
         &err,
@@ -179,12 +184,7 @@ fn unknown_host_says_the_name_could_not_be_resolved() {
 #[test]
 fn a_plain_http_server_behind_https_is_a_tls_failure() {
     let port = answering_server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", 4);
-    let err = build_err(
-        DynamoDbDict::<u8>::builder("some-table")
-            .endpoint_url(format!("https://127.0.0.1:{port}"))
-            .max_attempts(1)
-            .timeouts(SHORT),
-    );
+    let err = error_at(format!("https://127.0.0.1:{port}"));
     assert!(matches!(err, Error::Connection { .. }), "{err:?}");
     assert_message(
         &err,
@@ -197,12 +197,7 @@ fn a_plain_http_server_behind_https_is_a_tls_failure() {
 #[test]
 fn a_server_that_hangs_up_is_a_broken_connection() {
     let port = answering_server(b"", 4);
-    let err = build_err(
-        DynamoDbDict::<u8>::builder("some-table")
-            .endpoint_url(format!("http://127.0.0.1:{port}"))
-            .max_attempts(1)
-            .timeouts(SHORT),
-    );
+    let err = error_at(format!("http://127.0.0.1:{port}"));
     assert!(matches!(err, Error::Connection { .. }), "{err:?}");
     assert_message(
         &err,
@@ -215,12 +210,7 @@ fn a_server_that_hangs_up_is_a_broken_connection() {
 #[test]
 fn a_server_that_is_not_dynamodb_is_named() {
     let port = answering_server(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 4);
-    let err = build_err(
-        DynamoDbDict::<u8>::builder("some-table")
-            .endpoint_url(format!("http://127.0.0.1:{port}"))
-            .max_attempts(1)
-            .timeouts(SHORT),
-    );
+    let err = error_at(format!("http://127.0.0.1:{port}"));
     assert!(matches!(err, Error::Service { .. }), "{err:?}");
     assert_message(
         &err,
