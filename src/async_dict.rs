@@ -639,25 +639,23 @@ impl<V: Serialize + DeserializeOwned + Send> AsyncDynamoDbDict<V> {
 
     /// The body of [`get_many`](Self::get_many).
     async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<V>>> {
-        {
-            self.ready().await?;
-            let distinct = dedupe(keys.iter().map(String::as_str))?;
-            let store = &self.store;
-            let found = store.get_many(distinct).await?;
-            let now = now_secs();
-            keys.iter()
-                .map(|k| match found.get(k) {
-                    Some(item) => read_item(
-                        &store.engine.layout,
-                        &store.serializer,
-                        k,
-                        item.clone(),
-                        now,
-                    ),
-                    None => Ok(None),
-                })
-                .collect()
-        }
+        self.ready().await?;
+        let distinct = dedupe(keys.iter().map(String::as_str))?;
+        let store = &self.store;
+        let found = store.get_many(distinct).await?;
+        let now = now_secs();
+        keys.iter()
+            .map(|k| match found.get(k) {
+                Some(item) => read_item(
+                    &store.engine.layout,
+                    &store.serializer,
+                    k,
+                    item.clone(),
+                    now,
+                ),
+                None => Ok(None),
+            })
+            .collect()
     }
 
     /// Deletes many keys with `BatchWriteItem` (25 per request, several in flight). Missing keys

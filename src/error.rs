@@ -584,6 +584,12 @@ fn chain_of<'a>(
     chain
 }
 
+/// The messages of `err` and its sources, one line, each only once.
+#[cfg(feature = "reqwest")]
+pub(crate) fn chain_message(err: &(dyn std::error::Error + 'static)) -> String {
+    describe_chain(&chain_of(err))
+}
+
 /// The messages of `chain`, one line, each only once (a level often repeats its source).
 fn describe_chain(chain: &[&(dyn std::error::Error + 'static)]) -> String {
     let mut out = String::new();

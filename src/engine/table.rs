@@ -109,16 +109,12 @@ async fn read_meta(conn: &Connection, layout: &Layout) -> Result<Option<Item>> {
     conn.client()
         .get_item()
         .table_name(table)
-        .set_key(Some(meta_key()))
+        .set_key(Some(layout_item_key()))
         .consistent_read(true)
         .send()
         .await
         .map(|out| out.item)
         .map_err(|e| sdk_error(e, table, &conn.endpoint))
-}
-
-fn meta_key() -> Item {
-    layout_item_key()
 }
 
 /// A `ValidationException` on the layout item's key means a table with another key schema:
@@ -359,7 +355,7 @@ fn other_ttl_attribute(table: &str, current: &str, attribute: &str) -> Error {
 /// Writes the layout item unless another map did first (then checks theirs).
 async fn write_meta(conn: &Connection, layout: &Layout, ttl: Option<&str>) -> Result<()> {
     let table = layout.table.as_str();
-    let mut item = meta_key();
+    let mut item = layout_item_key();
     item.insert(
         META_VERSION.into(),
         AttributeValue::N(LAYOUT_VERSION.to_owned()),
@@ -405,7 +401,7 @@ async fn record_ttl(conn: &Connection, layout: &Layout, attribute: &str) {
         .client()
         .update_item()
         .table_name(layout.table.as_str())
-        .set_key(Some(meta_key()))
+        .set_key(Some(layout_item_key()))
         .update_expression("SET #t = :a")
         .condition_expression("attribute_exists(pk)")
         .expression_attribute_names("#t", META_TTL)

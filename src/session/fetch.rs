@@ -1,12 +1,12 @@
 //! Sending a request to the origin with `reqwest::blocking`, following redirects hop by hop so
 //! that every hop is recorded in the response's history (and becomes a cache alias).
 
-use std::error::Error as _;
 use std::time::Duration;
 
 use reqwest::blocking::Client;
 
 use crate::cache::{CachedRequest, CachedResponse};
+use crate::error::chain_message;
 use crate::{Error, Result};
 
 /// Headers that must not follow a redirect to another origin (as browsers and reqwest do).
@@ -93,19 +93,9 @@ fn send_one(
 
 /// A reqwest failure as [`Error::Http`], its causes on one line.
 fn http_error(url: &str, error: &reqwest::Error) -> Error {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
     Error::Http {
         url: url.to_owned(),
-        message,
+        message: chain_message(error),
         transient: error.is_connect()
             || error.is_timeout()
             || error.is_request()

@@ -108,6 +108,16 @@ fn unreachable_endpoint_names_the_url_and_the_cause() {
     );
 }
 
+/// In a child process: builds a map with one attempt and short timeouts, and prints the error
+/// as `MESSAGE <variant>: <message>` for [`assert_child_printed`].
+fn print_build_error(builder: dynamodict::DictBuilder<u8>) {
+    let err = build_err(builder.max_attempts(1).timeouts(SHORT));
+    let variant = format!("{err:?}");
+    let variant = variant.split([' ', '(', '{']).next().unwrap_or("");
+    // On a line of its own: the test harness prints the test's name before it.
+    println!("\nMESSAGE {variant}: {err}");
+}
+
 /// Fails unless the child process printed exactly the line `expected`.
 fn assert_child_printed(out: &std::process::Output, expected: &str) {
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -146,16 +156,7 @@ fn child_build_local() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
-    let err = build_err(
-        DynamoDbDict::<u8>::builder("some-table")
-            .local()
-            .max_attempts(1)
-            .timeouts(SHORT),
-    );
-    let variant = format!("{err:?}");
-    let variant = variant.split([' ', '(', '{']).next().unwrap_or("");
-    // On a line of its own: the test harness prints the test's name before it.
-    println!("\nMESSAGE {variant}: {err}");
+    print_build_error(DynamoDbDict::<u8>::builder("some-table").local());
 }
 
 #[test]
@@ -336,16 +337,7 @@ fn child_build_without_credentials() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
-    let err = build_err(
-        DynamoDbDict::<u8>::builder("some-table")
-            .region("eu-west-1")
-            .max_attempts(1)
-            .timeouts(SHORT),
-    );
-    let variant = format!("{err:?}");
-    let variant = variant.split([' ', '(', '{']).next().unwrap_or("");
-    // On a line of its own: the test harness prints the test's name before it.
-    println!("\nMESSAGE {variant}: {err}");
+    print_build_error(DynamoDbDict::<u8>::builder("some-table").region("eu-west-1"));
 }
 
 #[test]

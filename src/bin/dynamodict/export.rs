@@ -158,10 +158,14 @@ async fn write_export(conn: &Connection, header: &Header, path: &Path) -> CliRes
     }
     // Records, then chunks, then entries: the order of the large-value protocol.
     let mut partitions = namespace_partitions(&header.namespace, header.shards);
-    partitions.sort_by_key(|pk| match () {
-        () if pk.ends_with("#g") => 0,
-        () if pk.ends_with("#c") => 1,
-        () => 2,
+    partitions.sort_by_key(|pk| {
+        if pk.ends_with("#g") {
+            0
+        } else if pk.ends_with("#c") {
+            1
+        } else {
+            2
+        }
     });
     for pk in partitions {
         let mut pages = conn
